@@ -72,6 +72,31 @@ class Dataset:
     def conditional(self) -> bool:
         return self.labels is not None and self.num_classes > 1
 
+    def info(self) -> "DataInfo":
+        return DataInfo(
+            name=self.name,
+            kind=self.kind,
+            shape=list(self.shape),
+            num_classes=self.num_classes if self.labels is not None else 0,
+            class_names=list(self.class_names),
+        )
+
+
+@dataclass
+class DataInfo:
+    """What a model needs to know of its data, saved in the run folder so that `gankit sample`
+    can rebuild the generator without loading the dataset.
+
+    shape: one item's shape, [C, H, W] for images or [D] for points.
+    num_classes: 0 for unlabelled data.
+    """
+
+    name: str
+    kind: str
+    shape: list[int]
+    num_classes: int = 0
+    class_names: list[str] = field(default_factory=list)
+
 
 def to_model_range(x: torch.Tensor) -> torch.Tensor:
     """uint8 images in [0, 255] -> float32 in [-1, 1]; float points pass through unchanged."""

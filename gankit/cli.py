@@ -1,0 +1,83 @@
+"""The command line: verbs that parse and validate arguments, then call the library.
+
+    gankit train [MODEL] [--dataset NAME] [--data-dir DIR] [--epochs N | --minutes M] [--out RUN]
+    gankit train --resume RUN
+    gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--grid FILE.png]
+    gankit interpolate RUN --out FILE.png [--steps 10] [--slerp]
+    gankit models | gankit datasets
+
+A UserError anywhere becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gankit.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gankit", description="Train, evaluate and explore GANs.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (default: dcgan on scikit-learn's digits)",
+                       description="Train a GAN into a run folder. Any config key can be set with "
+                       "--set key=value; see docs/config.md or config.json of a run for the keys.")
+    t.add_argument("model", nargs="?", default=None, help="model name (`gankit models`), default dcgan")
+    t.add_argument("--dataset", help="dataset name (`gankit datasets`), default digits")
+    t.add_argument("--data-dir", help="folder holding the dataset's files")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, help="passes over the training images")
+    budget.add_argument("--minutes", type=float, help="stop cleanly after this much wall time")
+    t.add_argument("--out", help="run folder to create (default runs/<model>-<dataset>-NNN)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--config", help="YAML or JSON file of config keys")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key (repeatable)")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run into an .npz file")
+    s.add_argument("run", help="run folder")
+    s.add_argument("--n", type=int, default=64, help="number of samples")
+    s.add_argument("--out", required=True, help="output .npz (images uint8 (N,H,W[,C]), labels)")
+    lab = s.add_mutually_exclusive_group()
+    lab.add_argument("--label", type=int, help="class to draw (conditional models)")
+    lab.add_argument("--labels", choices=["all"], help="'all': cycle labels 0..K-1")
+    s.add_argument("--grid", help="also write the first samples as a PNG grid")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", default="last", help="which checkpoint (default last)")
+    s.add_argument("--no-ema", action="store_true", help="use G's raw weights, not the EMA")
+    s.add_argument("--device", default="cpu")
+
+    i = sub.add_parser("interpolate", help="write a PNG of latent (and class) interpolations")
+    i.add_argument("run", help="run folder")
+    i.add_argument("--out", required=True, help="output .png")
+    i.add_argument("--steps", type=int, default=10, help="images per row")
+    i.add_argument("--rows", type=int, default=8)
+    i.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--checkpoint", default="last")
+    i.add_argument("--device", default="cpu")
+
+    sub.add_parser("models", help="list the models")
+    sub.add_parser("datasets", help="list the datasets")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command is None:
+            _parser().print_help()
+            return
+        from gankit import commands
+
+        getattr(commands, args.command)(args)
+    except UserError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        sys.exit(130)

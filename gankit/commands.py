@@ -1,0 +1,186 @@
+"""What each command-line verb does, on already-parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gankit.errors import UserError
+
+
+def _check_writable_file(path: str, suffix: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise UserError(f"--out must end in {suffix} (got {path})")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"folder {parent} does not exist; create it or choose another --out")
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"folder {parent} is not writable; choose another --out")
+    return p
+
+
+def train(args: argparse.Namespace) -> None:
+    from gankit.config import build_config
+    from gankit.data import DataSpec, load_dataset
+    from gankit.models import MODELS
+    from gankit.runs import RunFolder, default_out
+    from gankit.training.loop import Trainer, build_models
+
+    if args.resume:
+        return _resume(args)
+    model = args.model or "dcgan"
+    spec = MODELS.get(model)
+    flags = {"dataset": args.dataset, "data_dir": args.data_dir, "epochs": args.epochs,
+             "minutes": args.minutes, "out": args.out, "seed": args.seed}
+    cfg = build_config(model, spec.defaults, args.config, args.set, flags)
+    out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
+    cfg.out = str(out)
+    data = load_dataset(cfg.dataset, DataSpec(
+        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
+        image_size=cfg.image_size, channels=cfg.channels))
+    if cfg.image_size is None and data.kind == "image":
+        cfg.image_size = data.shape[-1]
+    build_models(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
+    _check_space(out)
+    run = RunFolder.create(out, cfg, data.info())
+    trainer = Trainer(cfg, data, run)
+    _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
+    _train(trainer)
+
+
+def _resume(args: argparse.Namespace) -> None:
+    from gankit.data import DataSpec, load_dataset
+    from gankit.runs import RunFolder
+    from gankit.training.loop import Trainer
+
+    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config")
+             if getattr(args, name, None)] + (["set"] if args.set else [])
+    if extra:
+        raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
+                        "(only --epochs or --minutes may change)")
+    run = RunFolder.open(args.resume)
+    cfg, info = run.read_config()
+    if args.epochs is not None or args.minutes is not None:
+        cfg.epochs, cfg.minutes = args.epochs or cfg.epochs, args.minutes if args.minutes else None
+        if args.epochs is not None:
+            cfg.minutes = None
+        run.write_config(cfg, info)
+    data = load_dataset(cfg.dataset, DataSpec(
+        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
+        image_size=cfg.image_size, channels=cfg.channels))
+    if data.info().shape != info.shape or data.info().num_classes != info.num_classes:
+        raise UserError(f"the dataset now loads as {data.info().shape} with {data.info().num_classes} "
+                        f"classes, but the run was trained on {info.shape}; point --data-dir at the same data")
+    trainer = Trainer(cfg, data, run)
+    if run.checkpoint().is_file():
+        trainer.restore(run.checkpoint())
+        run.truncate_metrics(trainer.step)
+    _announce(trainer, f"resuming {run.path} at step {trainer.step}")
+    _train(trainer)
+
+
+def _announce(trainer, line: str) -> None:
+    head = f"{line}  [{trainer.device.type}, {trainer.precision}, batch {trainer.sampler.bs}, " \
+           f"{trainer.budget.epochs} epochs max]"
+    trainer.run.log(head)
+    print(head, flush=True)
+
+
+def _train(trainer) -> None:
+    run = trainer.run
+    try:
+        reason = trainer.train()
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved at step {trainer.step}. "
+              f"Continue with: gankit train --resume {run.path}", file=sys.stderr)
+        sys.exit(130)
+    print(f"done ({reason}). Samples: {run.samples_dir}/  curves: {run.losses_png}  "
+          f"checkpoint: {run.checkpoint()}")
+
+
+def _check_space(out: Path) -> None:
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if free < 200 * 2**20:
+        raise UserError(f"only {free // 2**20} MiB free under {probe}; free some space or choose another --out")
+
+
+def sample(args: argparse.Namespace) -> None:
+    from gankit.generate import generate, labels_for, load_generator, to_npz_images
+    from gankit.models import MODELS
+
+    out = _check_writable_file(args.out, ".npz")
+    if args.n <= 0:
+        raise UserError("--n must be positive")
+    G, cfg, info = load_generator(args.run, args.checkpoint, args.device, ema=not args.no_ema)
+    conditional = MODELS.get(cfg.model).conditional
+    labels = labels_for(args.n, info, args.label, args.labels == "all", conditional)
+    x = generate(G, args.n, cfg.z_dim, labels, args.seed)
+    if info.kind == "points":
+        arrays = {"points": x.numpy().astype(np.float32)}
+    else:
+        arrays = {"images": to_npz_images(x)}
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.int64)
+    tmp = out.with_name(f".{out.stem}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out)
+    msg = f"wrote {args.n} samples to {out}"
+    if args.grid:
+        grid = _check_writable_file(args.grid, ".png")
+        if info.kind == "points":
+            from gankit.viz import plot_points
+            plot_points(x, grid, title=f"{cfg.model} samples")
+        else:
+            from gankit.data.base import to_uint8
+            from gankit.viz import save_grid
+            from gankit.training.snapshots import grid_columns
+            shown = x[:100]
+            save_grid(to_uint8(shown), grid, nrow=grid_columns(len(shown), info) if labels is not None else None)
+        msg += f" and a grid to {grid}"
+    print(msg)
+
+
+def interpolate(args: argparse.Namespace) -> None:
+    from gankit.data.base import to_uint8
+    from gankit.generate import interpolation_grid, load_generator
+    from gankit.models import MODELS
+    from gankit.viz import save_grid
+
+    out = _check_writable_file(args.out, ".png")
+    if args.steps < 2 or args.rows < 1:
+        raise UserError("--steps must be at least 2 and --rows at least 1")
+    G, cfg, info = load_generator(args.run, args.checkpoint, args.device)
+    if info.kind != "image":
+        raise UserError("interpolate draws images; this run was trained on points")
+    x = interpolation_grid(G, cfg.z_dim, info, MODELS.get(cfg.model).conditional, args.rows,
+                           args.steps, args.slerp, args.seed)
+    save_grid(to_uint8(x), out, nrow=args.steps)
+    print(f"wrote {args.rows} rows of {args.steps} interpolation steps to {out}")
+
+
+def models(args: argparse.Namespace) -> None:
+    from gankit.models import MODELS
+
+    for name, spec in MODELS:
+        tag = " [conditional]" if spec.conditional else ""
+        print(f"{name:10s} {spec.description}{tag}")
+
+
+def datasets(args: argparse.Namespace) -> None:
+    from gankit.data import DATASETS
+
+    for name, entry in DATASETS:
+        print(f"{name:14s} {entry.description}")

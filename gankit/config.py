@@ -1,0 +1,194 @@
+"""TrainConfig: every setting of a training run in one typed object, saved in the run folder.
+
+Precedence, lowest first: the dataclass defaults below, the model's own defaults (its registry
+entry), a `--config` file (YAML or JSON), `--set key=value` overrides, then explicit flags
+(--dataset, --epochs, --minutes, ...). Validation turns every mistake into a one-line UserError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from gankit.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    # what to train on what
+    model: str = "dcgan"
+    dataset: str = "digits"
+    data_dir: Optional[str] = None  # a folder with the dataset's files (default: search order)
+    image_size: Optional[int] = None  # resize images to this side (default: the data's own)
+    channels: Optional[int] = None  # 1 or 3 for folder data (default: what the files have)
+    # how long
+    epochs: Optional[int] = None  # None: enough passes to show D about 300k images, at least 5
+    minutes: Optional[float] = None  # stop cleanly after this wall time (a checkpoint is saved)
+    max_steps: Optional[int] = None  # stop after this many generator steps
+    seed: int = 0
+    # model and objective
+    z_dim: int = 100
+    width: int = 64  # base channel count of conv models
+    objective: str = "gan"  # gan | wgan | wgan-gp
+    loss: str = "nonsaturating"  # for the gan objective: nonsaturating | minimax | hinge | least-squares
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    clip: float = 0.01  # wgan: critic weights clamped to [-clip, clip]
+    gp_weight: float = 10.0  # wgan-gp: gradient penalty weight lambda
+    # optimisation (separate rates and step counts for D and G)
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | sgd | rmsprop
+    lr_d: float = 2e-4
+    lr_g: float = 2e-4
+    beta1: float = 0.5  # Adam betas
+    beta2: float = 0.999
+    momentum: float = 0.9  # SGD momentum
+    d_steps: int = 1  # discriminator steps per generator step (k in Goodfellow et al.)
+    g_steps: int = 1  # generator steps per iteration
+    ema: float = 0.999  # decay of the EMA of G's weights used for sampling; 0 turns it off
+    # machine
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | fp32
+    threads: Optional[int] = None  # CPU threads (default: PyTorch's choice)
+    # run folder
+    out: Optional[str] = None  # run folder (default: runs/<model>-<dataset>-NNN)
+    log_every: int = 50  # steps between metrics.jsonl rows
+    checkpoint_every: int = 1000  # steps between checkpoints (also at every epoch end and the end)
+    sample_every: int = 0  # epochs between sample grids; 0: every epoch, at most ~50 grids a run
+    grid_size: int = 100  # images in each sample grid
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "objective": ("gan", "wgan", "wgan-gp"),
+    "loss": ("nonsaturating", "minimax", "hinge", "least-squares", "wasserstein"),
+    "optimizer": ("adam", "sgd", "rmsprop"),
+    "precision": ("auto", "bf16", "fp32"),
+    "channels": (None, 1, 3),
+}
+POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
+            "d_steps", "g_steps", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
+FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
+NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed")
+
+_TYPES = typing.get_type_hints(TrainConfig)
+FIELD_NAMES = [f.name for f in fields(TrainConfig)]
+
+
+def _unknown_key(key: str, where: str) -> UserError:
+    close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return UserError(f"unknown config key {key!r} in {where}; {hint}see `gankit train --help`")
+
+
+def coerce(key: str, value: Any, where: str) -> Any:
+    """Check `value` against the field's type (ints for floats are fine; "none" clears optionals)."""
+    if key not in _TYPES:
+        raise _unknown_key(key, where)
+    tp = _TYPES[key]
+    optional = type(None) in typing.get_args(tp)
+    base = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null", "")):
+        if optional:
+            return None
+        raise UserError(f"config key {key!r} in {where} needs a value")
+    ok = (
+        (base is bool and isinstance(value, bool))
+        or (base is int and isinstance(value, int) and not isinstance(value, bool))
+        or (base is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (base is str and isinstance(value, (str, int, float)) and not isinstance(value, bool))
+    )
+    if not ok:
+        raise UserError(
+            f"config key {key!r} in {where} must be {base.__name__}, got {value!r}"
+        )
+    return base(value)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """['lr_d=1e-4', 'ema=0'] -> {'lr_d': 0.0001, 'ema': 0}; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--set takes key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)):
+            value = raw
+        out[key] = coerce(key, value, "--set")
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of config keys; every key checked."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise UserError(f"cannot read config file {p}: {e.strerror or e}; check the path") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        line = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p} must hold a mapping of key: value lines")
+    return {str(k).replace("-", "_"): coerce(str(k).replace("-", "_"), v, str(p)) for k, v in data.items()}
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Range and choice checks; returns cfg unchanged or raises a one-line UserError."""
+    for key, allowed in CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            shown = ", ".join(str(a) for a in allowed if a is not None)
+            raise UserError(f"{key} must be one of {shown}, got {getattr(cfg, key)!r}")
+    for key in POSITIVE:
+        v = getattr(cfg, key)
+        if v is not None and v <= 0:
+            raise UserError(f"{key} must be positive, got {v}")
+    for key in FRACTIONS:
+        v = getattr(cfg, key)
+        if not 0 <= v < 1:
+            raise UserError(f"{key} must be in [0, 1), got {v}")
+    for key in NON_NEGATIVE:
+        if getattr(cfg, key) < 0:
+            raise UserError(f"{key} must be >= 0, got {getattr(cfg, key)}")
+    if (cfg.objective == "gan") == (cfg.loss == "wasserstein"):
+        raise UserError(
+            f"loss {cfg.loss!r} does not fit objective {cfg.objective!r}: the wgan objectives "
+            "use the wasserstein loss, the gan objective any other"
+        )
+    if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
+        raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    return cfg
+
+
+def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
+                 sets: list[str], flags: dict[str, Any]) -> TrainConfig:
+    """Merge, in order: defaults, model defaults, config file, --set, explicit flags."""
+    merged: dict[str, Any] = dict(model_defaults)
+    if file:
+        merged.update(load_file(file))
+    merged.update(parse_set(sets))
+    merged.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
+    merged["model"] = model
+    return validate(TrainConfig(**merged))
+
+
+def from_dict(d: dict[str, Any], where: str) -> TrainConfig:
+    """A saved config (config.json's "config") back into a TrainConfig, every key checked."""
+    return validate(TrainConfig(**{k: coerce(k, v, where) for k, v in d.items()}))

@@ -1,0 +1,88 @@
+"""GAN losses as pure functions of the discriminator's raw logits.
+
+Sign convention, for every function here: the value returned is minimised by the player it is
+named for (d_* by the discriminator/critic, g_* by the generator). Logits are raw scores of any
+shape, never probabilities; log-sigmoid terms are written with softplus, which is exact and stable:
+    log D(x)      = log sigmoid(l)     = -softplus(-l)
+    log(1 - D(x)) = log sigmoid(-l)    = -softplus(l)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def d_nonsaturating(real_logits: Tensor, fake_logits: Tensor, real_target: float = 1.0) -> Tensor:
+    """-E[log D(x)] - E[log(1 - D(G(z)))]; the standard GAN discriminator loss.
+
+    real_target < 1 is one-sided label smoothing (Salimans et al. 2016): real images are scored
+    against the soft target t, i.e. -t log D(x) - (1 - t) log(1 - D(x)); fakes keep target 0.
+    """
+    t = real_target
+    real = t * F.softplus(-real_logits) + (1.0 - t) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
+
+
+def g_nonsaturating(fake_logits: Tensor) -> Tensor:
+    """-E[log D(G(z))]: the non-saturating generator loss (strong gradients early in training)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def g_minimax(fake_logits: Tensor) -> Tensor:
+    """E[log(1 - D(G(z)))]: the original minimax (saturating) generator loss."""
+    return -F.softplus(fake_logits).mean()
+
+
+def d_wasserstein(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[C(G(z))] - E[C(x)]: the WGAN critic loss (minus the Wasserstein estimate)."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def g_wasserstein(fake_logits: Tensor) -> Tensor:
+    """-E[C(G(z))]: the WGAN generator loss."""
+    return -fake_logits.mean()
+
+
+def d_hinge(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]: the hinge discriminator loss."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def g_hinge(fake_logits: Tensor) -> Tensor:
+    """-E[D(G(z))]: the hinge generator loss."""
+    return -fake_logits.mean()
+
+
+def d_least_squares(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """(E[(D(x) - 1)^2] + E[D(G(z))^2]) / 2: the LSGAN discriminator loss (a=0, b=1)."""
+    return 0.5 * ((real_logits - 1.0).pow(2).mean() + fake_logits.pow(2).mean())
+
+
+def g_least_squares(fake_logits: Tensor) -> Tensor:
+    """E[(D(G(z)) - 1)^2] / 2: the LSGAN generator loss (c=1)."""
+    return 0.5 * (fake_logits - 1.0).pow(2).mean()
+
+
+def gradient_penalty(critic, real: Tensor, fake: Tensor, labels: Tensor | None, eps: Tensor) -> Tensor:
+    """E[(||grad_x C(x_hat)||_2 - 1)^2] at x_hat = eps*real + (1-eps)*fake (Gulrajani et al. 2017).
+
+    real, fake: (N, ...) same shape; eps: (N,) uniform in [0, 1], passed in so that the caller's
+    random stream decides it. Returns the penalty without its weight lambda.
+    """
+    e = eps.view(-1, *([1] * (real.dim() - 1))).to(real.dtype)
+    x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat, labels)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+# name -> (discriminator loss, generator loss), for the `loss` config key
+LOSSES = {
+    "nonsaturating": (d_nonsaturating, g_nonsaturating),
+    "minimax": (d_nonsaturating, g_minimax),
+    "hinge": (d_hinge, g_hinge),
+    "least-squares": (d_least_squares, g_least_squares),
+    "wasserstein": (d_wasserstein, g_wasserstein),
+}

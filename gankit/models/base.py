@@ -1,0 +1,52 @@
+"""What every model family provides, and helpers the families share.
+
+Interfaces (all families):
+    G(z, labels=None) -> x     z: (N, z_dim); labels: int64 (N,) or soft one-hot float (N, K);
+                               x: (N, C, H, W) in [-1, 1] for images, (N, D) for points.
+    D(x, labels=None) -> logits (N,), raw scores, never probabilities.
+A family knows shapes, not losses: the objective decides what the logits mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.data.base import DataInfo
+
+
+def one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """int64 (N,) -> (N, K) one-hot; a float (N, K) input (soft labels, for class
+    interpolation) passes through."""
+    if labels.dtype.is_floating_point:
+        return labels.to(dtype)
+    return F.one_hot(labels, num_classes).to(dtype)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) weights for conv/linear layers, N(1, 0.02) for norm scales (Radford et al. 2015)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+@dataclass
+class ModelSpec:
+    """A registered model: how to build (G, D) for a dataset, and the config defaults that make it
+    train well (learning rates, objective, steps). `build(cfg, data)` returns (G, D)."""
+
+    name: str
+    description: str
+    build: Callable[[Any, DataInfo], tuple[nn.Module, nn.Module]]
+    conditional: bool = False
+    kinds: tuple[str, ...] = ("image",)
+    defaults: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,104 @@
+"""DCGAN (Radford et al. 2015) generator and discriminator, optionally class-conditional.
+
+Strided (transposed) convolutions, no pooling; G: batch norm + ReLU, Tanh output; D: LeakyReLU(0.2),
+no norm on the first layer. Built for square images whose side halves down to a small start grid:
+28 -> 14 -> 7, 32 -> ... -> 4, 64 -> ... -> 4, and 8 -> 4 -> 2 for scikit-learn's digits.
+
+Conditioning: G takes the one-hot label beside z (soft labels work too, for class interpolation);
+D is a projection discriminator (Miyato & Koyama 2018): logit = w.h + embed(y).h on its last
+features h, which conditions strongly at almost no cost.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from gankit.errors import UserError
+from gankit.models.base import init_dcgan_weights, one_hot
+
+
+def upsampling_plan(size: int) -> tuple[int, int]:
+    """Image side -> (start side, number of stride-2 stages). At least two stages where possible."""
+    s, n = size, 0
+    while s % 2 == 0 and s > 4:
+        s, n = s // 2, n + 1
+    if n < 2 and s % 2 == 0:  # small images (8x8 digits) still get two stages
+        s, n = s // 2, n + 1
+    if n == 0 or s > 7:
+        raise UserError(
+            f"DCGAN models need a square image side like 28, 32 or 64 (got {size}); "
+            "pass --set image_size=32 or 64"
+        )
+    return s, n
+
+
+def _norm2d(kind: str, ch: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(ch)
+    if kind == "layer":  # GroupNorm with one group normalises over (C, H, W) per sample
+        return nn.GroupNorm(1, ch)
+    return nn.Identity()
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, z_dim) [+ label] -> (N, C, H, W) in [-1, 1]."""
+
+    def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int = 0):
+        super().__init__()
+        c, h, w = shape
+        if h != w:
+            raise UserError(f"DCGAN models need square images (got {h}x{w}); resize the data")
+        self.z_dim, self.num_classes = z_dim, num_classes
+        s0, n = upsampling_plan(h)
+        ch = width * 2 ** (n - 1)
+        self.start = (ch, s0, s0)
+        self.fc = nn.Linear(z_dim + num_classes, ch * s0 * s0, bias=False)
+        layers: list[nn.Module] = [nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_dcgan_weights(self)
+
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        if self.num_classes:
+            z = torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)
+        return self.net(self.fc(z).view(len(z), *self.start))
+
+
+class DCGANDiscriminator(nn.Module):
+    """x (N, C, H, W) [+ label] -> logits (N,).
+
+    norm: "batch" (DCGAN), "layer" or "none" (a WGAN-GP critic must not use batch norm: the
+    penalty is per sample).
+    """
+
+    def __init__(self, shape: Sequence[int], width: int = 64, num_classes: int = 0,
+                 norm: str = "batch"):
+        super().__init__()
+        c, h, _ = shape
+        s0, n = upsampling_plan(h)
+        layers: list[nn.Module] = [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        ch = width
+        for _ in range(n - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), _norm2d(norm, ch * 2),
+                       nn.LeakyReLU(0.2, inplace=True)]
+            ch *= 2
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        features = ch * s0 * s0
+        self.fc = nn.Linear(features, 1)
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, features) if num_classes else None
+        init_dcgan_weights(self)
+
+    def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        h = self.net(x)
+        out = self.fc(h).squeeze(1)
+        if self.embed is not None:
+            out = out + (self.embed(labels) * h).sum(1)
+        return out

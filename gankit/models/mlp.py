@@ -1,0 +1,72 @@
+"""Fully connected generators and discriminators: the vanilla GAN (Goodfellow et al. 2014), the
+dense "simple GAN" with batch norm, and the conditional GAN (Mirza & Osindero 2014), for images
+(flattened) and for 2-D points."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from gankit.models.base import one_hot
+
+ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
+
+
+class MLPGenerator(nn.Module):
+    """z (N, z_dim) [+ one-hot label] -> hidden layers -> (N, *shape).
+
+    out: "tanh" (images in [-1, 1]), "sigmoid" (a sigmoid unit rescaled to [-1, 1] as 2*s - 1, so
+    the data range matches), or "linear" (points).
+    """
+
+    def __init__(self, z_dim: int, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
+                 batchnorm: bool = False, act: str = "relu", out: str = "tanh"):
+        super().__init__()
+        self.z_dim, self.shape, self.num_classes, self.out = z_dim, tuple(shape), num_classes, out
+        layers: list[nn.Module] = []
+        width = z_dim + num_classes
+        for h in hidden:
+            layers.append(nn.Linear(width, h, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(ACTIVATIONS[act]())
+            width = h
+        layers.append(nn.Linear(width, math.prod(shape)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        if self.num_classes:
+            z = torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)
+        h = self.net(z)
+        if self.out == "tanh":
+            h = torch.tanh(h)
+        elif self.out == "sigmoid":
+            h = 2.0 * torch.sigmoid(h) - 1.0
+        return h.view(len(z), *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """x (N, *shape) [+ one-hot label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,)."""
+
+    def __init__(self, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.num_classes = num_classes
+        layers: list[nn.Module] = []
+        width = math.prod(shape) + num_classes
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        h = x.flatten(1)
+        if self.num_classes:
+            h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
+        return self.net(h).squeeze(1)

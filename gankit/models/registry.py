@@ -1,0 +1,89 @@
+"""MODELS: every model by name, with the defaults that make it train well."""
+
+from __future__ import annotations
+
+from gankit.errors import UserError
+from gankit.models.base import ModelSpec
+from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.registry import Registry
+
+MODELS: Registry[ModelSpec] = Registry("model", "gankit models")
+
+
+def _classes(spec: ModelSpec, data) -> int:
+    if not spec.conditional:
+        return 0
+    if data.num_classes < 2:
+        raise UserError(
+            f"{spec.name} is class-conditional but dataset {data.name!r} has no labels; "
+            "use an unconditional model or a labelled dataset"
+        )
+    return data.num_classes
+
+
+def _mlp_hidden(data, images: tuple[int, ...], points: tuple[int, ...]) -> tuple[int, ...]:
+    return points if data.kind == "points" else images
+
+
+def _build_vanilla(spec: ModelSpec):
+    def build(cfg, data):
+        k = _classes(spec, data)
+        out = "linear" if data.kind == "points" else "tanh"
+        g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
+                         num_classes=k, act="relu", out=out)
+        d = MLPDiscriminator(data.shape, _mlp_hidden(data, (1024, 512, 256), (128, 128, 128)),
+                             num_classes=k, dropout=0.3 if data.kind == "image" else 0.0)
+        return g, d
+    return build
+
+
+def _build_simple(cfg, data):
+    out = "linear" if data.kind == "points" else "sigmoid"
+    g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
+                     batchnorm=True, act="relu", out=out)
+    d = MLPDiscriminator(data.shape, _mlp_hidden(data, (512, 256), (128, 128)))
+    return g, d
+
+
+def _build_dcgan(spec: ModelSpec, d_norm: str):
+    def build(cfg, data):
+        k = _classes(spec, data)
+        if data.kind == "points":  # conv nets need images; points get the MLP pair
+            g = MLPGenerator(cfg.z_dim, data.shape, (128, 128, 128), num_classes=k, out="linear")
+            return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k)
+        g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=k)
+        d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=d_norm)
+        return g, d
+    return build
+
+
+ADAM_DCGAN = dict(optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999)
+
+
+def _register_all() -> None:
+    def reg(name, description, conditional, kinds, make_build, **defaults):
+        spec = ModelSpec(name, description, build=None, conditional=conditional, kinds=kinds,
+                         defaults=defaults)
+        spec.build = make_build(spec)
+        MODELS.register(name, spec)
+
+    reg("gan", "vanilla GAN (Goodfellow 2014): MLP G and D, non-saturating or minimax loss, k D steps",
+        False, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
+    reg("simplegan", "dense GAN: batch-norm MLP G (ReLU, sigmoid output), LeakyReLU D",
+        False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
+    reg("cgan", "conditional GAN (Mirza 2014): MLP G and D, both given the one-hot label",
+        True, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
+    reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-4, 0.5)",
+        False, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", **ADAM_DCGAN)
+    reg("cdcgan", "conditional DCGAN: label into G, projection discriminator",
+        True, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", **ADAM_DCGAN)
+    reg("wgan", "WGAN (Arjovsky 2017): DCGAN critic, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",
+        False, ("image", "points"), lambda spec: _build_dcgan(spec, "batch"), objective="wgan", loss="wasserstein",
+        optimizer="rmsprop", lr_d=5e-5, lr_g=5e-5, d_steps=5, clip=0.01)
+    reg("wgan-gp", "WGAN-GP (Gulrajani 2017): layer-norm critic, gradient penalty 10, Adam(1e-4, 0.5, 0.9), 5 critic steps",
+        False, ("image", "points"), lambda spec: _build_dcgan(spec, "layer"), objective="wgan-gp", loss="wasserstein",
+        optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.9, d_steps=5, gp_weight=10.0)
+
+
+_register_all()

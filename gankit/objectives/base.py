@@ -1,0 +1,61 @@
+"""What an objective is: D's and G's losses for a batch, and nothing about optimizers.
+
+The training loop calls, for each discriminator step,
+    loss, stats = objective.d_loss(D, real, fake, labels, gen)   # fake is detached
+    (backward, step)
+    objective.after_d_step(D)                                    # e.g. weight clipping
+and for each generator step
+    loss, stats = objective.g_loss(D, fake, labels)
+`stats` maps names to detached scalar tensors the loop averages into metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from gankit.registry import Registry
+
+Stats = dict[str, Tensor]
+
+
+class Objective:
+    def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor, labels: Tensor | None,
+               gen: torch.Generator) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    def g_loss(self, D: nn.Module, fake: Tensor, labels: Tensor | None) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    def after_d_step(self, D: nn.Module) -> None:
+        """Called after each discriminator optimizer step (WGAN clips weights here)."""
+
+
+@dataclass
+class ObjectiveEntry:
+    build: Callable[[object], Objective]  # cfg -> Objective
+    description: str
+
+
+OBJECTIVES: Registry[ObjectiveEntry] = Registry("objective", "gankit models")
+
+
+def register(name: str, description: str):
+    def wrap(fn):
+        OBJECTIVES.register(name, ObjectiveEntry(fn, description))
+        return fn
+    return wrap
+
+
+def logit_stats(real_logits: Tensor, fake_logits: Tensor) -> Stats:
+    """D(x), D(G(z)) as mean probabilities and D's accuracy on real (logit > 0) and fake (< 0)."""
+    r, f = real_logits.detach().float(), fake_logits.detach().float()
+    return {
+        "d_real": torch.sigmoid(r).mean(),
+        "d_fake": torch.sigmoid(f).mean(),
+        "d_acc_real": (r > 0).float().mean(),
+        "d_acc_fake": (f < 0).float().mean(),
+    }

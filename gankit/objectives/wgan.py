@@ -1,0 +1,55 @@
+"""Wasserstein objectives: WGAN with weight clipping (Arjovsky et al. 2017) and WGAN-GP with a
+gradient penalty (Gulrajani et al. 2017). The critic's logits are unbounded scores."""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.losses import d_wasserstein, g_wasserstein, gradient_penalty
+from gankit.objectives.base import Objective, register
+
+
+class WGANObjective(Objective):
+    """clip > 0: clamp every critic parameter to [-clip, clip] after each critic step.
+    gp_weight > 0: add gp_weight * E[(||grad C(x_hat)|| - 1)^2] to the critic's loss."""
+
+    def __init__(self, clip: float = 0.0, gp_weight: float = 0.0):
+        self.clip, self.gp_weight = clip, gp_weight
+
+    def d_loss(self, D, real, fake, labels, gen):
+        real_s, fake_s = D(real, labels), D(fake, labels)
+        loss = d_wasserstein(real_s, fake_s)
+        stats = {
+            "critic_real": real_s.detach().float().mean(),
+            "critic_fake": fake_s.detach().float().mean(),
+            "w_distance": -loss.detach(),
+        }
+        if self.gp_weight > 0:
+            eps = torch.rand(len(real), generator=gen, device=gen.device)
+            # the penalty's double backward runs in fp32: bf16 gradients of gradients are too coarse
+            with torch.autocast(real.device.type, enabled=False):
+                gp = gradient_penalty(D, real.float(), fake.float(), labels, eps)
+            loss = loss + self.gp_weight * gp
+            stats["gp"] = gp.detach()
+        stats["d_loss"] = loss.detach()
+        return loss, stats
+
+    def g_loss(self, D, fake, labels):
+        loss = g_wasserstein(D(fake, labels))
+        return loss, {"g_loss": loss.detach()}
+
+    @torch.no_grad()
+    def after_d_step(self, D):
+        if self.clip > 0:
+            for p in D.parameters():
+                p.clamp_(-self.clip, self.clip)
+
+
+@register("wgan", "Wasserstein critic with weight clipping (clip)")
+def build_wgan(cfg) -> WGANObjective:
+    return WGANObjective(clip=cfg.clip)
+
+
+@register("wgan-gp", "Wasserstein critic with gradient penalty (gp_weight)")
+def build_wgan_gp(cfg) -> WGANObjective:
+    return WGANObjective(gp_weight=cfg.gp_weight)

@@ -1,0 +1,280 @@
+"""The training loop: it owns the optimizers, the steps, the EMA, logging and checkpoints.
+
+It knows neither architectures nor loss formulas: a model family builds (G, D), an objective says
+what their losses are. One iteration = `d_steps` discriminator steps, each on a fresh real batch,
+then `g_steps` generator steps. An epoch is one pass of the training images through D.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from gankit.config import TrainConfig
+from gankit.data import Dataset, to_model_range
+from gankit.data.base import DataInfo
+from gankit.errors import UserError
+from gankit.models import MODELS
+from gankit.objectives import OBJECTIVES
+from gankit.runs import RunFolder
+from gankit.training import checkpoint as ckpt
+from gankit.training.device import autocast, resolve_device, resolve_precision
+from gankit.training.ema import EMA
+from gankit.training.progress import Progress
+from gankit.training.snapshots import fixed_grid_inputs, save_epoch_grid
+
+AUTO_EPOCH_IMAGES = 300_000  # epochs=None trains until D has seen about this many real images
+
+
+class BatchSampler:
+    """Shuffled batches by index; the permutation of epoch e is a pure function of (seed, e), so
+    the sampler's whole state is (epoch, pos) and resume needs nothing else."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int = 0, pos: int = 0):
+        self.n, self.bs, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = n // self.bs  # the last partial batch is dropped (batch norm dislikes tiny batches)
+        self.epoch, self.pos = epoch, pos
+        self._perm: Optional[torch.Tensor] = None
+
+    def next(self) -> torch.Tensor:
+        if self._perm is None:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            self._perm = torch.randperm(self.n, generator=g)
+        idx = self._perm[self.pos * self.bs:(self.pos + 1) * self.bs]
+        self.pos += 1
+        if self.pos == self.per_epoch:
+            self.epoch, self.pos, self._perm = self.epoch + 1, 0, None
+        return idx
+
+
+def auto_epochs(cfg: TrainConfig, n: int) -> int:
+    return cfg.epochs or max(5, math.ceil(AUTO_EPOCH_IMAGES / n))
+
+
+def make_optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
+    return torch.optim.RMSprop(params, lr=lr)
+
+
+@dataclass
+class Budget:
+    """When to stop: total epochs, generator steps, or wall minutes (summed across resumes)."""
+
+    epochs: int
+    max_steps: Optional[int]
+    minutes: Optional[float]
+
+    def done(self, step: int, epoch: int, elapsed: float) -> Optional[str]:
+        if epoch >= self.epochs:
+            return f"finished {self.epochs} epochs"
+        if self.max_steps is not None and step >= self.max_steps:
+            return f"reached max_steps={self.max_steps}"
+        if self.minutes is not None and elapsed >= self.minutes * 60:
+            return f"reached the {self.minutes:g}-minute budget"
+        return None
+
+
+class Trainer:
+    """Builds everything for one run from a config and a dataset, and trains it."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, run: RunFolder):
+        self.cfg, self.data, self.run = cfg, data, run
+        self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.G, self.D = build_models(cfg, data.info())
+        self.G.to(self.device).train()
+        self.D.to(self.device).train()
+        self.objective = OBJECTIVES.get(cfg.objective).build(cfg)
+        self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
+        self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
+        # the data lives on the training device as one tensor; batches are index lookups
+        self.x = data.x.to(self.device)
+        self.y = data.labels.to(self.device) if data.labels is not None else None
+        self.conditional = MODELS.get(cfg.model).conditional
+        self.sampler = BatchSampler(len(data), cfg.batch_size, cfg.seed)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)  # z and eps
+        self.step, self.elapsed = 0, 0.0
+        self.budget = Budget(auto_epochs(cfg, len(data)), cfg.max_steps, cfg.minutes)
+        self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, data.info(), self.device)
+
+    # --- checkpoints
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        t: dict[str, torch.Tensor] = {}
+        ckpt.module_tensors("G", self.G, t)
+        ckpt.module_tensors("D", self.D, t)
+        if self.ema:
+            ckpt.module_tensors("G_ema", self.ema.model, t)
+        t["rng.torch"] = torch.get_rng_state()
+        t["rng.gen"] = self.gen.get_state()
+        if self.device.type == "cuda":
+            t["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        return t
+
+    def save(self, which: str = "last") -> None:
+        t = self.state_tensors()
+        meta = {
+            "step": self.step, "epoch": self.sampler.epoch, "pos": self.sampler.pos,
+            "elapsed": self.elapsed, "config": self.cfg.to_dict(),
+            "opt_d": ckpt.flatten_optimizer("opt_d", self.opt_d, t),
+            "opt_g": ckpt.flatten_optimizer("opt_g", self.opt_g, t),
+        }
+        ckpt.save(self.run.checkpoint(which), t, meta)
+
+    def restore(self, path: Path) -> None:
+        t, meta = ckpt.load(path)
+        ckpt.load_module("G", self.G, t)
+        ckpt.load_module("D", self.D, t)
+        if self.ema:
+            ckpt.load_module("G_ema", self.ema.model, t)
+        self.opt_d.load_state_dict(ckpt.unflatten_optimizer("opt_d", meta["opt_d"], t))
+        self.opt_g.load_state_dict(ckpt.unflatten_optimizer("opt_g", meta["opt_g"], t))
+        torch.set_rng_state(t["rng.torch"])
+        self.gen.set_state(t["rng.gen"])
+        if "rng.cuda" in t and self.device.type == "cuda":
+            torch.cuda.set_rng_state(t["rng.cuda"], self.device)
+        self.step, self.elapsed = meta["step"], meta["elapsed"]
+        self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
+                                    meta["epoch"], meta["pos"])
+
+    # --- one iteration
+    def _real_batch(self):
+        idx = self.sampler.next().to(self.device)
+        real = to_model_range(self.x[idx])
+        labels = self.y[idx] if self.conditional else None
+        return real, labels
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.z_dim, generator=self.gen, device=self.device)
+
+    def iteration(self, stats: dict[str, torch.Tensor]) -> None:
+        cfg, amp = self.cfg, autocast(self.device, self.precision)
+        fake = None
+        for k in range(cfg.d_steps):
+            real, labels = self._real_batch()
+            last = k == cfg.d_steps - 1
+            # the last D step's fake keeps its graph: the first G step reuses it (same z), which
+            # saves one generator forward pass per iteration
+            with amp, torch.set_grad_enabled(last):
+                fake = self.G(self._z(len(real)), labels)
+            with amp:
+                loss, s = self.objective.d_loss(self.D, real, fake.detach(), labels, self.gen)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_d.step()
+            self.objective.after_d_step(self.D)
+            _accumulate(stats, s)
+        self.D.requires_grad_(False)  # G's step needs gradients through D, not for D
+        for j in range(cfg.g_steps):
+            with amp:
+                if j > 0:
+                    fake = self.G(self._z(len(fake)), labels)
+                loss, s = self.objective.g_loss(self.D, fake, labels)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+            _accumulate(stats, s)
+        self.D.requires_grad_(True)
+        self.step += 1
+        if self.ema:
+            self.ema.update(self.G, self.step)
+
+    # --- the loop
+    def sampling_generator(self) -> nn.Module:
+        return self.ema.model if self.ema else self.G
+
+    def train(self) -> str:
+        cfg, run = self.cfg, self.run
+        images_per_iter = self.sampler.bs * cfg.d_steps
+        stats: dict[str, torch.Tensor] = {}
+        t_log, step_log = time.perf_counter(), self.step
+        t_last = time.perf_counter()
+        progress = Progress(self.budget, self.step, self.sampler, images_per_iter)
+        sample_every = cfg.sample_every or max(1, math.ceil(self.budget.epochs / 50))
+        reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
+        try:
+            while reason is None:
+                epoch_before = self.sampler.epoch
+                self.iteration(stats)
+                now = time.perf_counter()
+                self.elapsed += now - t_last
+                t_last = now
+                if self.step % cfg.log_every == 0:
+                    rate = (self.step - step_log) * images_per_iter / max(now - t_log, 1e-9)
+                    row = self._metrics_row(stats, rate)
+                    run.append_metrics(row)
+                    progress.update(self.step, self.sampler, row)
+                    stats, t_log, step_log = {}, now, self.step
+                if self.sampler.epoch != epoch_before:
+                    self._end_epoch(self.sampler.epoch, sample_every)
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
+        except KeyboardInterrupt:
+            self.save()
+            run.log(f"interrupted at step {self.step}; checkpoint saved")
+            progress.close()
+            raise
+        progress.close()
+        self.save()
+        save_epoch_grid(self, run.samples_dir / "final.png")
+        self._plot()
+        run.log(f"stopped at step {self.step}, epoch {self.sampler.epoch}: {reason}")
+        return reason
+
+    def _metrics_row(self, stats: dict[str, torch.Tensor], rate: float) -> dict:
+        row = {"step": self.step,
+               "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
+               "images": self.step * self.sampler.bs * self.cfg.d_steps}
+        row.update({k: round(float(v / stats[f"_c_{k}"]), 6) for k, v in stats.items()
+                    if not k.startswith("_c_")})
+        row["img_per_s"] = round(rate, 1)
+        row["time_s"] = round(self.elapsed, 2)
+        return row
+
+    def _end_epoch(self, epoch: int, sample_every: int) -> None:
+        # small datasets have many short epochs: grid, checkpoint and curves every sample_every
+        if epoch % sample_every and epoch < self.budget.epochs:
+            return
+        save_epoch_grid(self, self.run.samples_dir / f"epoch_{epoch:04d}.png")
+        self.save()
+        self._plot()
+        rows = self.run.read_metrics()
+        last = rows[-1] if rows else {}
+        losses = "  ".join(f"{k}={last[k]:.4f}" for k in ("d_loss", "g_loss") if k in last)
+        self.run.log(f"epoch {epoch} done at step {self.step}  {losses}")
+
+    def _plot(self) -> None:
+        from gankit.viz import plot_losses
+
+        rows = self.run.read_metrics()
+        if rows:
+            plot_losses(rows, self.run.losses_png, title=f"{self.cfg.model} on {self.cfg.dataset}")
+
+
+def _accumulate(stats: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> None:
+    # D-step stats are averaged over d_steps and G-step stats over g_steps within the interval
+    for k, v in s.items():
+        stats[k] = stats.get(k, 0) + v.float()
+        cnt = f"_c_{k}"
+        stats[cnt] = stats.get(cnt, 0) + 1
+
+
+def build_models(cfg: TrainConfig, data: DataInfo) -> tuple[nn.Module, nn.Module]:
+    spec = MODELS.get(cfg.model)
+    if data.kind not in spec.kinds:
+        raise UserError(f"model {cfg.model!r} works on {' or '.join(spec.kinds)} data, "
+                        f"but dataset {data.name!r} is {data.kind}; `gankit models` lists models")
+    return spec.build(cfg, data)

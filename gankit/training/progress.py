@@ -1,0 +1,31 @@
+"""The progress bar: losses, img/s and ETA on a terminal; plain log lines when not a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class Progress:
+    def __init__(self, budget, step: int, sampler, images_per_iter: int):
+        self.sampler = sampler
+        steps_for_epochs = budget.epochs * sampler.per_epoch // max(1, images_per_iter // sampler.bs)
+        total = steps_for_epochs if budget.max_steps is None else min(steps_for_epochs, budget.max_steps)
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
+                        disable=not self.tty, leave=True)
+        self.minutes = budget.minutes
+
+    def update(self, step: int, sampler, row: dict) -> None:
+        shown = {k: row[k] for k in ("d_loss", "g_loss", "d_real", "d_fake") if k in row}
+        text = " ".join(f"{k}={v:.3f}" for k, v in shown.items())
+        text += f" {row['img_per_s']:.0f} img/s epoch {row['epoch']:.2f}"
+        if self.tty:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(step - self.bar.n)
+        else:
+            print(f"step {step} {text}", flush=True)
+
+    def close(self) -> None:
+        self.bar.close()

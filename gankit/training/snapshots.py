@@ -1,0 +1,61 @@
+"""Sample grids from a fixed latent (and label) grid, so epochs can be compared image by image."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from gankit.config import TrainConfig
+from gankit.data.base import DataInfo, to_uint8
+
+
+def fixed_grid_inputs(cfg: TrainConfig, data: DataInfo, device: torch.device):
+    """The grid's z (grid_size, z_dim) and labels (row r shows class r mod K), from the seed alone.
+
+    Drawn on the CPU so that the grid is the same on every device.
+    """
+    n = cfg.grid_size
+    g = torch.Generator().manual_seed(cfg.seed + 7919)
+    z = torch.randn(n, cfg.z_dim, generator=g).to(device)
+    labels = None
+    if data.num_classes > 1:
+        ncol = grid_columns(n, data)
+        labels = (torch.arange(n) // ncol % data.num_classes).to(device)
+    return z, labels
+
+
+def grid_columns(n: int, data: DataInfo) -> int:
+    if data.num_classes > 1 and data.num_classes <= n and n % data.num_classes == 0:
+        return n // data.num_classes  # one row per class
+    return math.ceil(math.sqrt(n))
+
+
+@torch.no_grad()
+def save_epoch_grid(trainer, path: Path) -> None:
+    """Draw the fixed grid with the sampling generator (EMA if on) and write it to `path`."""
+    from gankit.viz import plot_points, save_grid
+
+    G = trainer.sampling_generator()
+    was_training = G.training
+    G.eval()
+    labels = trainer.grid_labels if trainer.conditional else None
+    x = G(trainer.grid_z, labels).float().cpu()
+    G.train(was_training)
+    info = trainer.data.info()
+    if info.kind == "points":
+        ref = trainer.data.x[:2000]
+        z = torch.randn(2000, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(1))
+        G.eval()
+        pts = G(z.to(trainer.device), _cycle_labels(2000, info, trainer) ).float().cpu()
+        G.train(was_training)
+        plot_points(pts, path, reference=ref, title=path.stem)
+        return
+    save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
+
+
+def _cycle_labels(n: int, info: DataInfo, trainer):
+    if not trainer.conditional:
+        return None
+    return (torch.arange(n) % info.num_classes).to(trainer.device)
