@@ -100,6 +100,11 @@ def coerce(key: str, value: Any, where: str) -> Any:
         if optional:
             return None
         raise UserError(f"config key {key!r} in {where} needs a value")
+    if base is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     ok = (
         (base is bool and isinstance(value, bool))
         or (base is int and isinstance(value, int) and not isinstance(value, bool))

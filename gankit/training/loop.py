@@ -107,6 +107,7 @@ class Trainer:
         self.sampler = BatchSampler(len(data), cfg.batch_size, cfg.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)  # z and eps
         self.step, self.elapsed = 0, 0.0
+        self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row
         self.budget = Budget(auto_epochs(cfg, len(data)), cfg.max_steps, cfg.minutes)
         self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, data.info(), self.device)
 
@@ -121,6 +122,8 @@ class Trainer:
         t["rng.gen"] = self.gen.get_state()
         if self.device.type == "cuda":
             t["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        for k, v in self.stats.items():  # a half-filled logging interval resumes where it was
+            t[f"stats.{k}"] = torch.as_tensor(v, dtype=torch.float32)
         return t
 
     def save(self, which: str = "last") -> None:
@@ -146,6 +149,7 @@ class Trainer:
         if "rng.cuda" in t and self.device.type == "cuda":
             torch.cuda.set_rng_state(t["rng.cuda"], self.device)
         self.step, self.elapsed = meta["step"], meta["elapsed"]
+        self.stats = {k[6:]: v.to(self.device) for k, v in t.items() if k.startswith("stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
                                     meta["epoch"], meta["pos"])
 
@@ -198,7 +202,6 @@ class Trainer:
     def train(self) -> str:
         cfg, run = self.cfg, self.run
         images_per_iter = self.sampler.bs * cfg.d_steps
-        stats: dict[str, torch.Tensor] = {}
         t_log, step_log = time.perf_counter(), self.step
         t_last = time.perf_counter()
         progress = Progress(self.budget, self.step, self.sampler, images_per_iter)
@@ -207,16 +210,16 @@ class Trainer:
         try:
             while reason is None:
                 epoch_before = self.sampler.epoch
-                self.iteration(stats)
+                self.iteration(self.stats)
                 now = time.perf_counter()
                 self.elapsed += now - t_last
                 t_last = now
                 if self.step % cfg.log_every == 0:
                     rate = (self.step - step_log) * images_per_iter / max(now - t_log, 1e-9)
-                    row = self._metrics_row(stats, rate)
+                    row = self._metrics_row(self.stats, rate)
                     run.append_metrics(row)
                     progress.update(self.step, self.sampler, row)
-                    stats, t_log, step_log = {}, now, self.step
+                    self.stats, t_log, step_log = {}, now, self.step
                 if self.sampler.epoch != epoch_before:
                     self._end_epoch(self.sampler.epoch, sample_every)
                 if self.step % cfg.checkpoint_every == 0:

@@ -1,0 +1,146 @@
+"""The folder loader, on PNG/JPEG files made here with Pillow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.data import DataSpec, load_dataset
+from gankit.errors import UserError
+
+
+def save(path: Path, size=(20, 12), mode="RGB", value=None, fmt=None) -> Path:
+    """An image of `size` (w, h) filled with `value` (default: a gradient) saved at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    if value is None:
+        grad = np.add.outer(np.arange(h), np.arange(w)).astype(np.uint8) * 5
+        arr = grad if mode == "L" else np.stack([grad, 255 - grad, grad // 2], axis=-1)
+        img = Image.fromarray(arr, "L" if mode == "L" else "RGB").convert(mode)
+    else:
+        img = Image.new(mode, size, value)
+    img.save(path, format=fmt)
+    return path
+
+
+def load(folder: Path, **kw):
+    return load_dataset("folder", DataSpec(data_dir=folder, **kw))
+
+
+def test_class_subfolders(tmp_path):
+    for cls, n in (("cats", 3), ("dogs", 2)):
+        for i in range(n):
+            save(tmp_path / cls / f"{i}.png")
+    save(tmp_path / "dogs" / "more" / "deep.jpg")  # class folders are searched recursively
+    (tmp_path / "empty_class").mkdir()  # no images: not a class
+    ds = load(tmp_path, image_size=16)
+    assert ds.class_names == ["cats", "dogs"] and ds.num_classes == 2
+    assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert ds.x.shape == (6, 3, 16, 16) and ds.x.dtype == torch.uint8
+    assert ds.source == str(tmp_path) and ds.conditional
+
+
+def test_unlabelled_root_images_default_size(tmp_path):
+    save(tmp_path / "a.png", size=(100, 80))
+    save(tmp_path / "b.jpg", size=(30, 90))
+    ds = load(tmp_path)
+    assert ds.labels is None and ds.num_classes == 0 and ds.class_names == []
+    assert ds.x.shape == (2, 3, 64, 64)
+
+
+def test_grey_rgb_and_forced_channels(tmp_path):
+    save(tmp_path / "g" / "a.png", mode="L")
+    save(tmp_path / "g" / "b.bmp", mode="1", value=1)
+    assert load(tmp_path / "g", image_size=8).x.shape == (2, 1, 8, 8)
+    assert load(tmp_path / "g", image_size=8, channels=3).x.shape == (2, 3, 8, 8)
+    save(tmp_path / "g" / "c.jpg", mode="RGB")  # one colour image makes the whole set RGB
+    rgb = load(tmp_path / "g", image_size=8)
+    assert rgb.x.shape == (3, 3, 8, 8)
+    # a grey image stays grey in RGB: all channels equal
+    assert torch.equal(rgb.x[0, 0], rgb.x[0, 1]) and torch.equal(rgb.x[0, 1], rgb.x[0, 2])
+    assert load(tmp_path / "g", image_size=8, channels=1).x.shape == (3, 1, 8, 8)
+    with pytest.raises(UserError, match="channels must be 1"):
+        load(tmp_path / "g", channels=4)
+
+
+def test_values_and_centre_crop(tmp_path):
+    # a 30x10 image: left and right thirds black, the centre white -> the square crop is white
+    arr = np.zeros((10, 30), np.uint8)
+    arr[:, 10:20] = 255
+    Image.fromarray(arr, "L").save(tmp_path / "a.png")
+    ds = load(tmp_path, image_size=10)
+    assert ds.x.shape == (1, 1, 10, 10) and int(ds.x.min()) == 255
+    save(tmp_path / "b.png", mode="RGB", size=(10, 10), value=(200, 10, 30))
+    ds = load(tmp_path, image_size=10)
+    assert ds.x[1, :, 5, 5].tolist() == [200, 10, 30]
+
+
+def test_sixteen_bit_grey_is_rescaled(tmp_path):
+    Image.fromarray(np.full((8, 8), 65535, np.uint16)).save(tmp_path / "a.png")
+    ds = load(tmp_path, image_size=8)
+    assert ds.x.shape == (1, 1, 8, 8) and int(ds.x.min()) == 255
+
+
+def test_mixed_sizes_and_formats(tmp_path):
+    for i, (size, ext) in enumerate([((7, 7), "png"), ((300, 200), "jpg"), ((40, 90), "webp"), ((16, 16), "gif")]):
+        save(tmp_path / f"{i}.{ext}", size=size, mode="P" if ext == "gif" else "RGB")
+    ds = load(tmp_path, image_size=24)
+    assert ds.x.shape == (4, 3, 24, 24)
+
+
+def test_unreadable_files_are_skipped_and_listed(tmp_path, capsys):
+    save(tmp_path / "good.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    data = save(tmp_path / "x.png", size=(64, 64)).read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / ".hidden.png").write_bytes(b"junk")  # hidden: ignored, not listed
+    ds = load(tmp_path, image_size=8)
+    assert len(ds) == 2  # good.png and x.png
+    err = capsys.readouterr().err.strip()
+    assert err == "skipped 2 unreadable files: notes.txt, truncated.png"
+
+
+def test_long_skip_list_is_truncated(tmp_path, capsys):
+    save(tmp_path / "good.png")
+    for i in range(8):
+        (tmp_path / f"junk{i}.txt").write_text("x")
+    load(tmp_path, image_size=8)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skipped 8 unreadable files: junk0.txt,") and err.endswith("and 3 more")
+    assert "\n" not in err
+
+
+def test_loose_root_files_in_class_layout(tmp_path, capsys):
+    save(tmp_path / "a" / "1.png")
+    save(tmp_path / "stray.png")
+    ds = load(tmp_path, image_size=8)
+    assert len(ds) == 1 and ds.class_names == ["a"]
+    assert "ignored 1 files outside the class folders: stray.png" in capsys.readouterr().err
+
+
+def test_class_with_only_unreadable_files_gets_no_label(tmp_path):
+    save(tmp_path / "a" / "1.png")
+    (tmp_path / "b" / "junk.txt").parent.mkdir()
+    (tmp_path / "b" / "junk.txt").write_text("x")
+    save(tmp_path / "c" / "1.png")
+    ds = load(tmp_path, image_size=8)
+    assert ds.class_names == ["a", "c"] and ds.labels.tolist() == [0, 1]
+
+
+def test_refusals(tmp_path):
+    with pytest.raises(UserError, match="needs --data-dir DIR"):
+        load_dataset("folder", DataSpec())
+    with pytest.raises(UserError, match="no such folder"):
+        load(tmp_path / "missing")
+    with pytest.raises(UserError, match="no readable images"):
+        load(tmp_path)
+    (tmp_path / "junk.txt").write_text("x")
+    with pytest.raises(UserError, match="no readable images"):
+        load(tmp_path)
+    save(tmp_path / "ok.png")
+    with pytest.raises(UserError, match="no split 'test'"):
+        load(tmp_path, split="test")

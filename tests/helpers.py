@@ -1,0 +1,31 @@
+"""Tiny in-memory datasets and configs for fast tests."""
+
+from __future__ import annotations
+
+import torch
+
+from gankit.config import TrainConfig, validate
+from gankit.data.base import Dataset
+from gankit.models import MODELS
+
+
+def image_data(n: int = 64, channels: int = 1, size: int = 28, classes: int = 10, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, channels, size, size), generator=g, dtype=torch.uint8)
+    labels = torch.arange(n) % classes if classes else None
+    return Dataset("tiny", x, labels, num_classes=classes, class_names=[str(i) for i in range(classes)])
+
+
+def point_data(n: int = 256, classes: int = 8) -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    return Dataset("points", torch.randn(n, 2, generator=g), torch.arange(n) % classes,
+                   num_classes=classes, class_names=[str(i) for i in range(classes)], kind="points")
+
+
+def config(model: str, out: str = "unused", **kw) -> TrainConfig:
+    """The model's registry defaults plus small, fast settings."""
+    merged = dict(MODELS.get(model).defaults)
+    merged.update(dict(model=model, dataset="tiny", batch_size=16, width=8, z_dim=16, device="cpu",
+                       log_every=2, checkpoint_every=1000, grid_size=20, out=out))
+    merged.update(kw)
+    return validate(TrainConfig(**merged))

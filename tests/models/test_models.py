@@ -1,0 +1,83 @@
+"""Every model x size builds, maps shapes right, and takes a training step that changes it."""
+
+import pytest
+import torch
+
+from gankit.errors import UserError
+from gankit.models import MODELS
+from gankit.models.dcgan import upsampling_plan
+from gankit.runs import RunFolder
+from gankit.training.loop import Trainer, build_models
+from tests.helpers import config, image_data, point_data
+
+IMAGE_CASES = [(1, 8), (1, 28), (1, 32), (3, 32), (1, 64), (3, 64)]
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+@pytest.mark.parametrize("channels,size", IMAGE_CASES)
+def test_image_models_build_and_map_shapes(model, channels, size):
+    data = image_data(n=8, channels=channels, size=size)
+    cfg = config(model)
+    G, D = build_models(cfg, data.info())
+    labels = data.labels[:4] if MODELS.get(model).conditional else None
+    x = G(torch.randn(4, cfg.z_dim), labels)
+    assert x.shape == (4, channels, size, size)
+    assert x.min() >= -1 and x.max() <= 1
+    logits = D(x, labels)
+    assert logits.shape == (4,)
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_point_models(model):
+    data = point_data()
+    spec = MODELS.get(model)
+    cfg = config(model)
+    if "points" not in spec.kinds:
+        with pytest.raises(UserError, match="works on image"):
+            build_models(cfg, data.info())
+        return
+    G, D = build_models(cfg, data.info())
+    labels = data.labels[:5] if spec.conditional else None
+    assert G(torch.randn(5, cfg.z_dim), labels).shape == (5, 2)
+    assert D(torch.randn(5, 2), labels).shape == (5,)
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+@pytest.mark.parametrize("size", [8, 28])
+def test_one_training_step_updates_both_networks(model, size, tmp_path):
+    data = image_data(n=32, size=size)
+    cfg = config(model, out=str(tmp_path / "run"), precision="fp32")
+    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
+    g0 = [p.detach().clone() for p in trainer.G.parameters()]
+    d0 = [p.detach().clone() for p in trainer.D.parameters()]
+    stats = {}
+    trainer.iteration(stats)
+    assert trainer.step == 1
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+    assert all(torch.isfinite(v).all() for v in stats.values() if torch.is_tensor(v))
+    assert "d_loss" in stats and "g_loss" in stats
+
+
+def test_wgan_clips_critic_weights(tmp_path):
+    data = image_data(n=64)
+    cfg = config("wgan", out=str(tmp_path / "r"), clip=0.01, d_steps=2)
+    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    trainer.iteration({})
+    assert max(p.abs().max().item() for p in trainer.D.parameters()) <= 0.01
+
+
+def test_conditional_model_refuses_unlabelled_data():
+    data = image_data(n=8, classes=0)
+    with pytest.raises(UserError, match="no labels"):
+        build_models(config("cdcgan"), data.info())
+
+
+@pytest.mark.parametrize("size,plan", [(8, (2, 2)), (28, (7, 2)), (32, (4, 3)), (64, (4, 4))])
+def test_upsampling_plan(size, plan):
+    assert upsampling_plan(size) == plan
+
+
+def test_odd_image_size_is_a_user_error():
+    with pytest.raises(UserError, match="image_size"):
+        upsampling_plan(27)

@@ -1,0 +1,121 @@
+"""The command line end to end on scikit-learn's digits, into temporary folders."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+
+FAST = ["--set", "width=8", "--set", "z_dim=16", "--set", "batch_size=32", "--set", "log_every=5",
+        "--set", "device=cpu"]
+
+
+def run_cli(*args):
+    main([str(a) for a in args])
+
+
+def error_of(capsys, *args) -> str:
+    with pytest.raises(SystemExit) as e:
+        run_cli(*args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gankit: error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+@pytest.fixture(scope="module")
+def cdcgan_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "c"
+    run_cli("train", "cdcgan", "--dataset", "digits", "--epochs", "2", "--out", out, *FAST)
+    return out
+
+
+def test_train_writes_a_complete_run_folder(cdcgan_run):
+    names = {p.name for p in cdcgan_run.iterdir()}
+    assert {"config.json", "log.txt", "metrics.jsonl", "samples", "losses.png", "checkpoints"} <= names
+    assert (cdcgan_run / "samples" / "epoch_0002.png").is_file()
+    assert (cdcgan_run / "checkpoints" / "last.safetensors").is_file()
+
+
+def test_sample_npz_contract_for_conditional_models(cdcgan_run, tmp_path):
+    out = tmp_path / "s.npz"
+    run_cli("sample", cdcgan_run, "--n", 25, "--labels", "all", "--out", out, "--grid", tmp_path / "g.png")
+    z = np.load(out)
+    assert z["images"].dtype == np.uint8 and z["images"].shape == (25, 8, 8)
+    assert z["labels"].dtype == np.int64 and z["labels"].tolist() == [i % 10 for i in range(25)]
+    assert Image.open(tmp_path / "g.png").size[0] >= 64
+    run_cli("sample", cdcgan_run, "--n", 4, "--label", 7, "--out", out)
+    assert np.load(out)["labels"].tolist() == [7, 7, 7, 7]
+
+
+def test_sample_is_deterministic_per_seed(cdcgan_run, tmp_path):
+    a, b, c = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
+    run_cli("sample", cdcgan_run, "--n", 8, "--labels", "all", "--out", a)
+    run_cli("sample", cdcgan_run, "--n", 8, "--labels", "all", "--out", b)
+    run_cli("sample", cdcgan_run, "--n", 8, "--labels", "all", "--out", c, "--seed", 1)
+    assert np.array_equal(np.load(a)["images"], np.load(b)["images"])
+    assert not np.array_equal(np.load(a)["images"], np.load(c)["images"])
+
+
+def test_interpolate_writes_rows(cdcgan_run, tmp_path):
+    out = tmp_path / "i.png"
+    run_cli("interpolate", cdcgan_run, "--out", out, "--steps", 6, "--rows", 4, "--slerp")
+    w, h = Image.open(out).size
+    assert w > h  # 6 columns, 4 rows
+
+
+def test_unconditional_sample_and_resume(tmp_path, capsys):
+    out = tmp_path / "u"
+    run_cli("train", "dcgan", "--epochs", "1", "--out", out, *FAST)
+    run_cli("train", "--resume", out, "--epochs", "2")
+    assert "resuming" in capsys.readouterr().out
+    assert (out / "samples" / "epoch_0002.png").is_file()
+    run_cli("sample", out, "--n", 3, "--out", tmp_path / "u.npz")
+    z = np.load(tmp_path / "u.npz")
+    assert z["images"].shape == (3, 8, 8) and "labels" not in z
+    err = error_of(capsys, "sample", out, "--n", 3, "--label", 1, "--out", tmp_path / "x.npz")
+    assert "not class-conditional" in err
+
+
+def test_points_dataset_trains_and_samples(tmp_path):
+    out = tmp_path / "p"
+    run_cli("train", "gan", "--dataset", "ring8", "--out", out, "--set", "max_steps=20", *FAST)
+    run_cli("sample", out, "--n", 10, "--out", tmp_path / "p.npz")
+    assert np.load(tmp_path / "p.npz")["points"].shape == (10, 2)
+
+
+def test_user_mistakes_are_one_line_errors_and_leave_no_folder(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert "did you mean 'dcgan'" in error_of(capsys, "train", "dcgn", "--out", out)
+    assert "unknown dataset" in error_of(capsys, "train", "--dataset", "imagenet", "--out", out)
+    assert "--data-dir" in error_of(capsys, "train", "--dataset", "mnist", "--data-dir", tmp_path / "nothing", "--out", out)
+    assert "unknown config key" in error_of(capsys, "train", "--set", "learning_rate=1", "--out", out)
+    assert "works on image" in error_of(capsys, "train", "cdcgan", "--dataset", "ring8", "--out", out)
+    assert not out.exists()
+    assert "not a gankit run folder" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "s.npz")
+    assert "does not exist" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "no" / "s.npz")
+    assert "must end in .npz" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "s.png")
+
+
+def test_existing_run_folder_is_not_overwritten(cdcgan_run, capsys):
+    assert "--resume" in error_of(capsys, "train", "cdcgan", "--dataset", "digits", "--out", cdcgan_run)
+
+
+def test_listings(capsys):
+    run_cli("models")
+    out = capsys.readouterr().out
+    for name in ("gan", "simplegan", "dcgan", "wgan", "wgan-gp", "cgan", "cdcgan"):
+        assert f"\n{name} " in "\n" + out
+    run_cli("datasets")
+    out = capsys.readouterr().out
+    for name in ("mnist", "fashion-mnist", "digits", "folder", "ring8", "grid25"):
+        assert name in out
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gankit", "train", "nosuchmodel"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("gankit: error: unknown model") and "Traceback" not in r.stderr

@@ -1,0 +1,68 @@
+"""Config: precedence of the sources, and one-line errors for every kind of mistake."""
+
+import json
+
+import pytest
+
+from gankit.config import TrainConfig, build_config, from_dict, parse_set
+from gankit.errors import UserError
+from gankit.models import MODELS
+
+
+def test_precedence_defaults_model_file_set_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("lr_d: 0.001\nbatch_size: 32\nema: 0\n")
+    cfg = build_config("wgan", MODELS.get("wgan").defaults, str(f), ["batch_size=16"], {"epochs": 3, "seed": None})
+    assert cfg.optimizer == "rmsprop" and cfg.d_steps == 5  # model defaults
+    assert cfg.lr_d == 0.001 and cfg.ema == 0  # file over model defaults
+    assert cfg.batch_size == 16  # --set over file
+    assert cfg.epochs == 3 and cfg.seed == 0  # flags; an unset flag leaves the default
+    assert cfg.z_dim == TrainConfig().z_dim
+
+
+def test_json_config_file(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"loss": "minimax", "d-steps": 2}))
+    cfg = build_config("gan", {}, str(f), [], {})
+    assert cfg.loss == "minimax" and cfg.d_steps == 2
+
+
+def test_set_parses_scalars():
+    assert parse_set(["lr_d=1e-4", "ema=0", "minutes=none", "loss=hinge"]) == {
+        "lr_d": 1e-4, "ema": 0.0, "minutes": None, "loss": "hinge"}
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["lr=0.1"], "unknown config key 'lr'"),
+    (["batchsize=3"], "did you mean 'batch_size'"),
+    (["batch_size=abc"], "must be int"),
+    (["batch_size=2.5"], "must be int"),
+    (["batch_size=0"], "must be positive"),
+    (["ema=1.5"], r"must be in \[0, 1\)"),
+    (["optimizer=adamw"], "optimizer must be one of"),
+    (["loss=wasserstein"], "does not fit objective"),
+    (["novalue"], "key=value"),
+    (["device=tpu"], "device must be"),
+])
+def test_bad_values_are_one_line_user_errors(sets, message):
+    with pytest.raises(UserError, match=message) as e:
+        build_config("dcgan", MODELS.get("dcgan").defaults, None, sets, {})
+    assert "\n" not in str(e.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(UserError, match="cannot read config file"):
+        build_config("gan", {}, str(tmp_path / "missing.yaml"), [], {})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr_d: [1, 2\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        build_config("gan", {}, str(bad), [], {})
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="mapping"):
+        build_config("gan", {}, str(listy), [], {})
+
+
+def test_saved_config_round_trips():
+    cfg = build_config("cdcgan", MODELS.get("cdcgan").defaults, None, ["label_smoothing=0.1"], {"epochs": 2})
+    assert from_dict(json.loads(json.dumps(cfg.to_dict())), "config.json") == cfg
