@@ -88,9 +88,16 @@ def _resume(args: argparse.Namespace) -> None:
 
 def _announce(trainer, line: str) -> None:
     head = f"{line}  [{trainer.device.type}, {trainer.precision}, batch {trainer.sampler.bs}, " \
-           f"{trainer.budget.epochs} epochs max]"
+           f"{_budget_text(trainer.budget)}]"
     trainer.run.log(head)
     print(head, flush=True)
+
+
+def _budget_text(b) -> str:
+    parts = [f"{b.epochs:g} epochs"] if b.epochs != float("inf") else []
+    parts += [f"{b.max_steps} steps"] if b.max_steps else []
+    parts += [f"{b.minutes:g} minutes"] if b.minutes else []
+    return "stop at " + " or ".join(parts)
 
 
 def _train(trainer) -> None:

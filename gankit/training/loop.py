@@ -53,8 +53,22 @@ class BatchSampler:
         return idx
 
 
-def auto_epochs(cfg: TrainConfig, n: int) -> int:
-    return cfg.epochs or max(5, math.ceil(AUTO_EPOCH_IMAGES / n))
+def auto_epochs(cfg: TrainConfig, n: int) -> float:
+    """Explicit epochs; else no epoch limit under a minutes or step budget; else ~300k images."""
+    if cfg.epochs:
+        return cfg.epochs
+    if cfg.minutes or cfg.max_steps:
+        return math.inf
+    return max(5, math.ceil(AUTO_EPOCH_IMAGES / n))
+
+
+def auto_sample_every(cfg: TrainConfig, epochs: float, n: int) -> int:
+    """Epochs between grids: at most ~50 grids a run, or one per ~6k images without an epoch limit."""
+    if cfg.sample_every:
+        return cfg.sample_every
+    if math.isinf(epochs):
+        return max(1, math.ceil(AUTO_EPOCH_IMAGES / 50 / n))
+    return max(1, math.ceil(epochs / 50))
 
 
 def make_optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
@@ -69,13 +83,13 @@ def make_optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer
 class Budget:
     """When to stop: total epochs, generator steps, or wall minutes (summed across resumes)."""
 
-    epochs: int
+    epochs: float  # math.inf: no epoch limit
     max_steps: Optional[int]
     minutes: Optional[float]
 
     def done(self, step: int, epoch: int, elapsed: float) -> Optional[str]:
         if epoch >= self.epochs:
-            return f"finished {self.epochs} epochs"
+            return f"finished {self.epochs:g} epochs"
         if self.max_steps is not None and step >= self.max_steps:
             return f"reached max_steps={self.max_steps}"
         if self.minutes is not None and elapsed >= self.minutes * 60:
@@ -205,7 +219,7 @@ class Trainer:
         t_log, step_log = time.perf_counter(), self.step
         t_last = time.perf_counter()
         progress = Progress(self.budget, self.step, self.sampler, images_per_iter)
-        sample_every = cfg.sample_every or max(1, math.ceil(self.budget.epochs / 50))
+        sample_every = auto_sample_every(cfg, self.budget.epochs, len(self.data))
         reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
         try:
             while reason is None:

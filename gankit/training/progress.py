@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 from tqdm import tqdm
@@ -10,8 +11,10 @@ from tqdm import tqdm
 class Progress:
     def __init__(self, budget, step: int, sampler, images_per_iter: int):
         self.sampler = sampler
-        steps_for_epochs = budget.epochs * sampler.per_epoch // max(1, images_per_iter // sampler.bs)
-        total = steps_for_epochs if budget.max_steps is None else min(steps_for_epochs, budget.max_steps)
+        iters_per_epoch = sampler.per_epoch / max(1, images_per_iter // sampler.bs)
+        total = None if math.isinf(budget.epochs) else int(budget.epochs * iters_per_epoch)
+        if budget.max_steps is not None:
+            total = budget.max_steps if total is None else min(total, budget.max_steps)
         self.tty = sys.stderr.isatty()
         self.bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True,
                         disable=not self.tty, leave=True)
