@@ -8,6 +8,9 @@ then `g_steps` generator steps. An epoch is one pass of the training images thro
 from __future__ import annotations
 
 import math
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,8 +224,9 @@ class Trainer:
         progress = Progress(self.budget, self.step, self.sampler, images_per_iter)
         sample_every = auto_sample_every(cfg, self.budget.epochs, len(self.data))
         reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
+        stop = _DeferredInterrupt()
         try:
-            while reason is None:
+            while reason is None and not stop.requested:
                 epoch_before = self.sampler.epoch
                 self.iteration(self.stats)
                 now = time.perf_counter()
@@ -239,12 +243,13 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
-        except KeyboardInterrupt:
+        finally:
+            stop.restore()
+            progress.close()
+        if stop.requested:
             self.save()
             run.log(f"interrupted at step {self.step}; checkpoint saved")
-            progress.close()
-            raise
-        progress.close()
+            raise KeyboardInterrupt
         self.save()
         save_epoch_grid(self, run.samples_dir / "final.png")
         self._plot()
@@ -279,6 +284,30 @@ class Trainer:
         rows = self.run.read_metrics()
         if rows:
             plot_losses(rows, self.run.losses_png, title=f"{self.cfg.model} on {self.cfg.dataset}")
+
+
+class _DeferredInterrupt:
+    """The first Ctrl-C asks the loop to stop after the current iteration, so the checkpoint it
+    then saves is a consistent state (D and G from the same step) and resume stays exact. A second
+    Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
 
 
 def _accumulate(stats: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> None:
