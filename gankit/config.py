@@ -36,6 +36,7 @@ class TrainConfig:
     # model and objective
     z_dim: int = 100
     width: int = 64  # base channel count of conv models
+    d_norm: Optional[str] = None  # conv D normalisation: batch | layer | none | spectral (None: the model's)
     mbstd: int = 0  # conv D: minibatch-stddev feature over groups of this many samples; 0 = off
     objective: str = "gan"  # gan | wgan | wgan-gp
     loss: str = "nonsaturating"  # for the gan objective: nonsaturating | minimax | hinge | least-squares
@@ -74,6 +75,7 @@ CHOICES = {
     "optimizer": ("adam", "sgd", "rmsprop"),
     "precision": ("auto", "bf16", "fp32"),
     "channels": (None, 1, 3),
+    "d_norm": (None, "batch", "layer", "none", "spectral"),
 }
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")

@@ -35,6 +35,10 @@ def upsampling_plan(size: int) -> tuple[int, int]:
     return s, n
 
 
+def _spectral(m: nn.Module) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(m)
+
+
 def _norm2d(kind: str, ch: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(ch)
@@ -94,8 +98,8 @@ class MinibatchStd(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """x (N, C, H, W) [+ label] -> logits (N,).
 
-    norm: "batch" (DCGAN), "layer" or "none" (a WGAN-GP critic must not use batch norm: the
-    penalty is per sample).
+    norm: "batch" (DCGAN), "layer", "none" (a WGAN-GP critic must not use batch norm: the
+    penalty is per sample), or "spectral" (spectral normalisation of every weight, Miyato 2018).
     mbstd: group size of a minibatch-standard-deviation feature before the last layer; 0 = off.
     """
 
@@ -104,11 +108,12 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         c, h, _ = shape
         s0, n = upsampling_plan(h)
-        layers: list[nn.Module] = [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        sn = _spectral if norm == "spectral" else (lambda m: m)
+        layers: list[nn.Module] = [sn(nn.Conv2d(c, width, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
         ch = width
         for _ in range(n - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), _norm2d(norm, ch * 2),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm in ("none", "spectral"))),
+                       _norm2d(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
         if mbstd:
             layers.append(MinibatchStd(mbstd))
@@ -119,6 +124,10 @@ class DCGANDiscriminator(nn.Module):
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, features) if num_classes else None
         init_dcgan_weights(self)
+        if norm == "spectral":  # after init: the parametrization wraps the initialised weights
+            self.fc = _spectral(self.fc)
+            if self.embed is not None:
+                self.embed = _spectral(self.embed)
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         h = self.net(x)

@@ -102,3 +102,17 @@ def test_dcgan_discriminator_with_minibatch_std(size):
     cfg = config("dcgan", mbstd=4)
     _, D = build_models(cfg, data.info())
     assert D(torch.randn(8, 1, size, size)).shape == (8,)
+
+
+@pytest.mark.parametrize("d_norm", ["batch", "layer", "none", "spectral"])
+def test_discriminator_normalisations_train(d_norm, tmp_path):
+    data = image_data(n=32, size=28)
+    cfg = config("cdcgan", out=str(tmp_path / "r"), d_norm=d_norm, precision="fp32")
+    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    stats = {}
+    trainer.iteration(stats)
+    trainer.iteration(stats)
+    assert torch.isfinite(stats["d_loss"]) and torch.isfinite(stats["g_loss"])
+    if d_norm == "spectral":
+        w = trainer.D.net[0].weight.detach().flatten(1)
+        assert torch.linalg.matrix_norm(w, ord=2) <= 1.05  # normalised to ~1
