@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,8 +20,6 @@ def _check_writable_file(path: str, suffix: str) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"folder {parent} does not exist; create it or choose another --out")
-    import os
-
     if not os.access(parent, os.W_OK):
         raise UserError(f"folder {parent} is not writable; choose another --out")
     return p
@@ -56,6 +55,7 @@ def train(args: argparse.Namespace) -> None:
 
 
 def _resume(args: argparse.Namespace) -> None:
+    from gankit.config import validate
     from gankit.data import DataSpec, load_dataset
     from gankit.runs import RunFolder
     from gankit.training.loop import Trainer
@@ -68,10 +68,12 @@ def _resume(args: argparse.Namespace) -> None:
     run = RunFolder.open(args.resume)
     cfg, info = run.read_config()
     if args.epochs is not None or args.minutes is not None:
-        cfg.epochs, cfg.minutes = args.epochs or cfg.epochs, args.minutes if args.minutes else None
+        # budgets are totals for the whole run; a new epoch count replaces a time budget
         if args.epochs is not None:
-            cfg.minutes = None
-        run.write_config(cfg, info)
+            cfg.epochs, cfg.minutes = args.epochs, None
+        else:
+            cfg.minutes = args.minutes
+        run.write_config(validate(cfg), info)
     data = load_dataset(cfg.dataset, DataSpec(
         data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
         image_size=cfg.image_size, channels=cfg.channels))

@@ -37,7 +37,6 @@ class TrainConfig:
     z_dim: int = 100
     width: int = 64  # base channel count of conv models
     d_norm: Optional[str] = None  # conv D normalisation: batch | layer | none | spectral (None: the model's)
-    mbstd: int = 0  # conv D: minibatch-stddev feature over groups of this many samples; 0 = off
     objective: str = "gan"  # gan | wgan | wgan-gp
     loss: str = "nonsaturating"  # for the gan objective: nonsaturating | minimax | hinge | least-squares
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
@@ -80,7 +79,7 @@ CHOICES = {
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed", "mbstd")
+NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed")
 
 _TYPES = typing.get_type_hints(TrainConfig)
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]

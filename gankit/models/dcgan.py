@@ -75,36 +75,15 @@ class DCGANGenerator(nn.Module):
         return self.net(self.fc(z).view(len(z), *self.start))
 
 
-class MinibatchStd(nn.Module):
-    """Appends one feature map: the standard deviation of the features across groups of `group`
-    samples, averaged (Karras et al. 2018). D can then tell a batch of near-identical fakes from a
-    varied batch of real images, which pushes G to cover all modes."""
-
-    def __init__(self, group: int):
-        super().__init__()
-        self.group = group
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        g = min(self.group, n)
-        if n % g:
-            g = 1 if n % 2 else 2
-        y = x.float().view(g, n // g, c, h, w)
-        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
-        y = y.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
-        return torch.cat([x, y], dim=1)
-
-
 class DCGANDiscriminator(nn.Module):
     """x (N, C, H, W) [+ label] -> logits (N,).
 
     norm: "batch" (DCGAN), "layer", "none" (a WGAN-GP critic must not use batch norm: the
     penalty is per sample), or "spectral" (spectral normalisation of every weight, Miyato 2018).
-    mbstd: group size of a minibatch-standard-deviation feature before the last layer; 0 = off.
     """
 
     def __init__(self, shape: Sequence[int], width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", mbstd: int = 0):
+                 norm: str = "batch"):
         super().__init__()
         c, h, _ = shape
         s0, n = upsampling_plan(h)
@@ -115,9 +94,6 @@ class DCGANDiscriminator(nn.Module):
             layers += [sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm in ("none", "spectral"))),
                        _norm2d(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
-        if mbstd:
-            layers.append(MinibatchStd(mbstd))
-            ch += 1
         self.net = nn.Sequential(*layers, nn.Flatten())
         features = ch * s0 * s0
         self.fc = nn.Linear(features, 1)

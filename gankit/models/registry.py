@@ -53,8 +53,7 @@ def _build_dcgan(spec: ModelSpec, d_norm: str):
             g = MLPGenerator(cfg.z_dim, data.shape, (128, 128, 128), num_classes=k, out="linear")
             return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k)
         g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=k)
-        d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=cfg.d_norm or d_norm,
-                               mbstd=cfg.mbstd)
+        d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=cfg.d_norm or d_norm)
         return g, d
     return build
 

@@ -34,28 +34,24 @@ def grid_columns(n: int, data: DataInfo) -> int:
 
 @torch.no_grad()
 def save_epoch_grid(trainer, path: Path) -> None:
-    """Draw the fixed grid with the sampling generator (EMA if on) and write it to `path`."""
+    """Draw the fixed grid with the sampling generator (EMA if on) and write it to `path`.
+    2-D point data gets a scatter plot of 2,000 samples over the real points instead."""
     from gankit.viz import plot_points, save_grid
 
     G = trainer.sampling_generator()
     was_training = G.training
     G.eval()
-    labels = trainer.grid_labels if trainer.conditional else None
-    x = G(trainer.grid_z, labels).float().cpu()
-    G.train(was_training)
     info = trainer.data.info()
-    if info.kind == "points":
-        ref = trainer.data.x[:2000]
-        z = torch.randn(2000, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(1))
-        G.eval()
-        pts = G(z.to(trainer.device), _cycle_labels(2000, info, trainer) ).float().cpu()
+    try:
+        if info.kind == "points":
+            n = 2000
+            z = torch.randn(n, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(trainer.cfg.seed + 7919))
+            labels = (torch.arange(n) % info.num_classes).to(trainer.device) if trainer.conditional else None
+            pts = G(z.to(trainer.device), labels).float().cpu()
+            plot_points(pts, path, reference=trainer.data.x[:n], title=path.stem)
+            return
+        labels = trainer.grid_labels if trainer.conditional else None
+        x = G(trainer.grid_z, labels).float().cpu()
+        save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
+    finally:
         G.train(was_training)
-        plot_points(pts, path, reference=ref, title=path.stem)
-        return
-    save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
-
-
-def _cycle_labels(n: int, info: DataInfo, trainer):
-    if not trainer.conditional:
-        return None
-    return (torch.arange(n) % info.num_classes).to(trainer.device)

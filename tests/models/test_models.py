@@ -83,27 +83,6 @@ def test_odd_image_size_is_a_user_error():
         upsampling_plan(27)
 
 
-def test_minibatch_std_feature():
-    from gankit.models.dcgan import MinibatchStd
-
-    layer = MinibatchStd(4)
-    same = torch.ones(8, 3, 2, 2)
-    out = layer(same)
-    assert out.shape == (8, 4, 2, 2)
-    assert torch.allclose(out[:, 3], torch.full((8, 2, 2), 1e-4))  # sqrt(0 + 1e-8)
-    varied = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 3, 2, 2)
-    # groups of 4 strided over the batch: {0,2,4,6} and {1,3,5,7}, each with std sqrt(5)
-    assert torch.allclose(layer(varied)[:, 3], torch.full((8, 2, 2), 5 ** 0.5), atol=1e-4)
-
-
-@pytest.mark.parametrize("size", [8, 28, 32])
-def test_dcgan_discriminator_with_minibatch_std(size):
-    data = image_data(n=8, size=size)
-    cfg = config("dcgan", mbstd=4)
-    _, D = build_models(cfg, data.info())
-    assert D(torch.randn(8, 1, size, size)).shape == (8,)
-
-
 @pytest.mark.parametrize("d_norm", ["batch", "layer", "none", "spectral"])
 def test_discriminator_normalisations_train(d_norm, tmp_path):
     data = image_data(n=32, size=28)
