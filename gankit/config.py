@@ -36,6 +36,7 @@ class TrainConfig:
     # model and objective
     z_dim: int = 100
     width: int = 64  # base channel count of conv models
+    pack: int = 1  # PacGAN: D judges this many samples at once (batch_size must divide by it)
     d_norm: Optional[str] = None  # conv D normalisation: batch | layer | none | spectral (None: the model's)
     objective: str = "gan"  # gan | wgan | wgan-gp
     loss: str = "nonsaturating"  # for the gan objective: nonsaturating | minimax | hinge | least-squares
@@ -77,7 +78,7 @@ CHOICES = {
     "d_norm": (None, "batch", "layer", "none", "spectral"),
 }
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
-            "d_steps", "g_steps", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
+            "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
 NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed")
 
@@ -179,6 +180,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"loss {cfg.loss!r} does not fit objective {cfg.objective!r}: the wgan objectives "
             "use the wasserstein loss, the gan objective any other"
         )
+    if cfg.batch_size % cfg.pack:
+        raise UserError(f"batch_size ({cfg.batch_size}) must be a multiple of pack ({cfg.pack})")
     if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
         raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     return cfg

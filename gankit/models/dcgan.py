@@ -80,12 +80,19 @@ class DCGANDiscriminator(nn.Module):
 
     norm: "batch" (DCGAN), "layer", "none" (a WGAN-GP critic must not use batch norm: the
     penalty is per sample), or "spectral" (spectral normalisation of every weight, Miyato 2018).
+    pack: PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels, and
+    returns one logit per pack, (N / pack,). Seeing several samples together, D can penalise a
+    generator that repeats itself, which counters mode collapse. Unconditional models only.
     """
 
     def __init__(self, shape: Sequence[int], width: int = 64, num_classes: int = 0,
-                 norm: str = "batch"):
+                 norm: str = "batch", pack: int = 1):
         super().__init__()
         c, h, _ = shape
+        if pack > 1 and num_classes:
+            raise UserError("pack > 1 works for unconditional models only; drop --set pack")
+        self.pack = pack
+        c = c * pack
         s0, n = upsampling_plan(h)
         sn = _spectral if norm == "spectral" else (lambda m: m)
         layers: list[nn.Module] = [sn(nn.Conv2d(c, width, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
@@ -106,6 +113,9 @@ class DCGANDiscriminator(nn.Module):
                 self.embed = _spectral(self.embed)
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        if self.pack > 1:
+            n, c, hh, ww = x.shape
+            x = x.reshape(n // self.pack, self.pack * c, hh, ww)
         h = self.net(x)
         out = self.fc(h).squeeze(1)
         if self.embed is not None:

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from gankit.errors import UserError
 from gankit.models.base import one_hot
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
@@ -49,14 +50,20 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x (N, *shape) [+ one-hot label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,)."""
+    """x (N, *shape) [+ one-hot label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,).
+
+    pack > 1 (PacGAN, unconditional only): `pack` consecutive samples are concatenated into one
+    input and judged together; the output is (N / pack,).
+    """
 
     def __init__(self, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, pack: int = 1):
         super().__init__()
-        self.num_classes = num_classes
+        if pack > 1 and num_classes:
+            raise UserError("pack > 1 works for unconditional models only; drop --set pack")
+        self.num_classes, self.pack = num_classes, pack
         layers: list[nn.Module] = []
-        width = math.prod(shape) + num_classes
+        width = math.prod(shape) * pack + num_classes
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
             if dropout:
@@ -66,7 +73,7 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
-        h = x.flatten(1)
+        h = x.reshape(len(x) // self.pack, -1)
         if self.num_classes:
             h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
         return self.net(h).squeeze(1)

@@ -33,7 +33,7 @@ def _build_vanilla(spec: ModelSpec):
         g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
                          num_classes=k, act="relu", out=out)
         d = MLPDiscriminator(data.shape, _mlp_hidden(data, (1024, 512, 256), (128, 128, 128)),
-                             num_classes=k, dropout=0.3 if data.kind == "image" else 0.0)
+                             num_classes=k, dropout=0.3 if data.kind == "image" else 0.0, pack=cfg.pack)
         return g, d
     return build
 
@@ -42,7 +42,7 @@ def _build_simple(cfg, data):
     out = "linear" if data.kind == "points" else "sigmoid"
     g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
                      batchnorm=True, act="relu", out=out)
-    d = MLPDiscriminator(data.shape, _mlp_hidden(data, (512, 256), (128, 128)))
+    d = MLPDiscriminator(data.shape, _mlp_hidden(data, (512, 256), (128, 128)), pack=cfg.pack)
     return g, d
 
 
@@ -51,9 +51,10 @@ def _build_dcgan(spec: ModelSpec, d_norm: str):
         k = _classes(spec, data)
         if data.kind == "points":  # conv nets need images; points get the MLP pair
             g = MLPGenerator(cfg.z_dim, data.shape, (128, 128, 128), num_classes=k, out="linear")
-            return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k)
+            return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k, pack=cfg.pack)
         g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=k)
-        d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=cfg.d_norm or d_norm)
+        d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=cfg.d_norm or d_norm,
+                               pack=cfg.pack)
         return g, d
     return build
 

@@ -122,6 +122,9 @@ class Trainer:
         self.y = data.labels.to(self.device) if data.labels is not None else None
         self.conditional = MODELS.get(cfg.model).conditional
         self.sampler = BatchSampler(len(data), cfg.batch_size, cfg.seed)
+        if self.sampler.bs % cfg.pack:
+            raise UserError(f"the dataset has only {len(data)} items, fewer than batch_size, and "
+                            f"that is not a multiple of pack={cfg.pack}; lower batch_size")
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)  # z and eps
         self.step, self.elapsed = 0, 0.0
         self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row

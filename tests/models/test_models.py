@@ -95,3 +95,34 @@ def test_discriminator_normalisations_train(d_norm, tmp_path):
     if d_norm == "spectral":
         w = trainer.D.net[0].weight.detach().flatten(1)
         assert torch.linalg.matrix_norm(w, ord=2) <= 1.05  # normalised to ~1
+
+
+def test_packed_discriminator_judges_groups(tmp_path):
+    data = image_data(n=32, size=28, classes=0)
+    cfg = config("dcgan", pack=4, out=str(tmp_path / "r"), precision="fp32")
+    G, D = build_models(cfg, data.info())
+    x = torch.randn(8, 1, 28, 28)
+    assert D(x).shape == (2,)
+    # D sees samples 0-3 as one input: changing sample 5 leaves the first pack's logit alone
+    D.eval()
+    y = x.clone()
+    y[5] += 1
+    assert torch.equal(D(x)[0], D(y)[0]) and not torch.equal(D(x)[1], D(y)[1])
+    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    stats = {}
+    trainer.iteration(stats)
+    assert torch.isfinite(stats["d_loss"])
+
+
+def test_pack_needs_unconditional_model_and_divisible_batch():
+    with pytest.raises(UserError, match="unconditional"):
+        build_models(config("cdcgan", pack=2), image_data(n=8).info())
+    with pytest.raises(UserError, match="multiple of pack"):
+        config("dcgan", pack=3, batch_size=16)
+
+
+@pytest.mark.parametrize("model", ["gan", "simplegan", "wgan-gp"])
+def test_packed_mlp_discriminator_on_points(model):
+    data = point_data()
+    G, D = build_models(config(model, pack=2), data.info())
+    assert D(torch.randn(8, 2)).shape == (4,)
