@@ -75,8 +75,11 @@ def _register_all() -> None:
         False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
     reg("cgan", "conditional GAN (Mirza 2014): MLP G and D, both given the one-hot label",
         True, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
-    reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-4, 0.5)",
-        False, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", **ADAM_DCGAN)
+    # two G steps per D step: in 5-minute MNIST runs the class shares were twice as even (KL to
+    # uniform 0.057 vs 0.107) at the same sample quality (README, "Measured")
+    reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-4, 0.5), 2 G steps per D step",
+        False, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", g_steps=2,
+        **ADAM_DCGAN)
     reg("cdcgan", "conditional DCGAN: label into G, projection discriminator",
         True, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", **ADAM_DCGAN)
     reg("wgan", "WGAN (Arjovsky 2017): DCGAN critic, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",
