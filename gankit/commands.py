@@ -27,7 +27,6 @@ def _check_writable_file(path: str, suffix: str) -> Path:
 
 def train(args: argparse.Namespace) -> None:
     from gankit.config import build_config
-    from gankit.data import DataSpec, load_dataset
     from gankit.models import MODELS
     from gankit.runs import RunFolder, default_out
     from gankit.training.loop import Trainer, build_models
@@ -41,9 +40,7 @@ def train(args: argparse.Namespace) -> None:
     cfg = build_config(model, spec.defaults, args.config, args.set, flags)
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
-    data = load_dataset(cfg.dataset, DataSpec(
-        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
-        image_size=cfg.image_size, channels=cfg.channels))
+    data = _training_data(cfg)
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
     build_models(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
@@ -56,7 +53,6 @@ def train(args: argparse.Namespace) -> None:
 
 def _resume(args: argparse.Namespace) -> None:
     from gankit.config import validate
-    from gankit.data import DataSpec, load_dataset
     from gankit.runs import RunFolder
     from gankit.training.loop import Trainer
 
@@ -74,9 +70,7 @@ def _resume(args: argparse.Namespace) -> None:
         else:
             cfg.minutes = args.minutes
         run.write_config(validate(cfg), info)
-    data = load_dataset(cfg.dataset, DataSpec(
-        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
-        image_size=cfg.image_size, channels=cfg.channels))
+    data = _training_data(cfg)
     if data.info().shape != info.shape or data.info().num_classes != info.num_classes:
         raise UserError(f"the dataset now loads as {data.info().shape} with {data.info().num_classes} "
                         f"classes, but the run was trained on {info.shape}; point --data-dir at the same data")
@@ -86,6 +80,15 @@ def _resume(args: argparse.Namespace) -> None:
         run.truncate_metrics(trainer.step)
     _announce(trainer, f"resuming {run.path} at step {trainer.step}")
     _train(trainer)
+
+
+def _training_data(cfg):
+    """The train split as the config describes it (a fresh run and a resume load it alike)."""
+    from gankit.data import DataSpec, load_dataset
+
+    return load_dataset(cfg.dataset, DataSpec(
+        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
+        image_size=cfg.image_size, channels=cfg.channels))
 
 
 def _announce(trainer, line: str) -> None:

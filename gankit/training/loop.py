@@ -224,7 +224,7 @@ class Trainer:
         images_per_iter = self.sampler.bs * cfg.d_steps
         t_log, step_log = time.perf_counter(), self.step
         t_last = time.perf_counter()
-        progress = Progress(self.budget, self.step, self.sampler, images_per_iter)
+        progress = Progress(self.budget, self.step, self.sampler.per_epoch / cfg.d_steps)
         sample_every = auto_sample_every(cfg, self.budget.epochs, len(self.data))
         reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
         stop = _DeferredInterrupt()
@@ -239,7 +239,7 @@ class Trainer:
                     rate = (self.step - step_log) * images_per_iter / max(now - t_log, 1e-9)
                     row = self._metrics_row(self.stats, rate)
                     run.append_metrics(row)
-                    progress.update(self.step, self.sampler, row)
+                    progress.update(self.step, row)
                     self.stats, t_log, step_log = {}, now, self.step
                 if self.sampler.epoch != epoch_before:
                     self._end_epoch(self.sampler.epoch, sample_every)

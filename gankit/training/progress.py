@@ -9,9 +9,7 @@ from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, budget, step: int, sampler, images_per_iter: int):
-        self.sampler = sampler
-        iters_per_epoch = sampler.per_epoch / max(1, images_per_iter // sampler.bs)
+    def __init__(self, budget, step: int, iters_per_epoch: float):
         total = None if math.isinf(budget.epochs) else int(budget.epochs * iters_per_epoch)
         if budget.max_steps is not None:
             total = budget.max_steps if total is None else min(total, budget.max_steps)
@@ -20,7 +18,7 @@ class Progress:
                         disable=not self.tty, leave=True)
         self.minutes = budget.minutes
 
-    def update(self, step: int, sampler, row: dict) -> None:
+    def update(self, step: int, row: dict) -> None:
         shown = {k: row[k] for k in ("d_loss", "g_loss", "d_real", "d_fake") if k in row}
         text = " ".join(f"{k}={v:.3f}" for k, v in shown.items())
         text += f" {row['img_per_s']:.0f} img/s epoch {row['epoch']:.2f}"
