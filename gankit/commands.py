@@ -62,6 +62,8 @@ def _resume(args: argparse.Namespace) -> None:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
                         "(only --epochs or --minutes may change)")
     run = RunFolder.open(args.resume)
+    run.lock()  # before anything is read: another process may be writing here
+    run.remove_stale_temps()  # what a kill -9 in the middle of a write left behind
     cfg, info = run.read_config()
     if args.epochs is not None or args.minutes is not None:
         # budgets are totals for the whole run; a new epoch count replaces a time budget
@@ -78,6 +80,8 @@ def _resume(args: argparse.Namespace) -> None:
     if run.checkpoint().is_file():
         trainer.restore(run.checkpoint())
         run.truncate_metrics(trainer.step)
+    else:  # killed before its first checkpoint: it starts over, and so do its metrics
+        run.truncate_metrics(0)
     _announce(trainer, f"resuming {run.path} at step {trainer.step}")
     _train(trainer)
 
@@ -113,6 +117,8 @@ def _train(trainer) -> None:
         print(f"interrupted; checkpoint saved at step {trainer.step}. "
               f"Continue with: gankit train --resume {run.path}", file=sys.stderr)
         sys.exit(130)
+    finally:
+        run.unlock()
     print(f"done ({reason}). Samples: {run.samples_dir}/  curves: {run.losses_png}  "
           f"checkpoint: {run.checkpoint()}")
 

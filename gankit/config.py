@@ -62,6 +62,11 @@ class TrainConfig:
     out: Optional[str] = None  # run folder (default: runs/<model>-<dataset>-NNN)
     log_every: int = 50  # steps between metrics.jsonl rows
     checkpoint_every: int = 1000  # steps between checkpoints (also at every epoch end and the end)
+    # reliability: old checkpoints and training that goes wrong
+    keep: int = 2  # step_NNNNNNNN checkpoints kept besides last (and best); older ones are pruned
+    on_divergence: str = "stop"  # stop | rollback | warn: what a diverged run does (see training/divergence.py)
+    d_win_steps: int = 1000  # steps of D winning outright that count as divergence; 0: never
+    max_rollbacks: int = 3  # on_divergence=rollback gives up after this many rollbacks
     sample_every: int = 0  # epochs between sample grids; 0: every epoch, at most ~50 grids a run
     grid_size: int = 100  # images in each sample grid
 
@@ -76,11 +81,12 @@ CHOICES = {
     "precision": ("auto", "bf16", "fp32"),
     "channels": (None, 1, 3),
     "d_norm": (None, "batch", "layer", "none", "spectral"),
+    "on_divergence": ("stop", "rollback", "warn"),
 }
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed")
+NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed", "keep", "d_win_steps", "max_rollbacks")
 
 _TYPES = typing.get_type_hints(TrainConfig)
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]

@@ -6,6 +6,8 @@
     RUN/samples/epoch_NNNN.png a fixed latent (and label) grid after each epoch; final.png at the end
     RUN/losses.png             training curves
     RUN/checkpoints/last.safetensors
+    RUN/checkpoints/step_NNNNNNNN.safetensors   the newest `keep` periodic checkpoints
+    RUN/.lock                  held (flock) by the process training in the folder; holds its pid
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from gankit.config import TrainConfig, from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import UserError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs there are not locked
+    fcntl = None
+
 
 def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -30,6 +37,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise UserError(f"could not write {path}: {e.strerror or e}; check the folder's space and permissions") from None
+
+
+_HELD: dict[Path, Any] = {}  # run folder -> its open .lock file, while this process holds it
 
 
 class RunFolder:
@@ -52,7 +62,8 @@ class RunFolder:
     def create(cls, path: str | Path, cfg: TrainConfig, data: DataInfo) -> "RunFolder":
         """A new run folder with its config.json; refuses to reuse a folder that has contents."""
         run = cls(path)
-        if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+        # a lone .lock is what a crash between mkdir and config.json leaves: still an empty run
+        if run.path.exists() and (not run.path.is_dir() or any(p.name != ".lock" for p in run.path.iterdir())):
             raise UserError(
                 f"{run.path} already exists; continue it with `gankit train --resume {run.path}` "
                 "or choose another --out"
@@ -63,6 +74,7 @@ class RunFolder:
             (run.checkpoint_dir).mkdir(exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run folder {run.path}: {e.strerror or e}; choose another --out") from None
+        run.lock()
         run.write_config(cfg, data)
         return run
 
@@ -73,6 +85,53 @@ class RunFolder:
             raise UserError(f"{run.path} is not a gankit run folder (no config.json); "
                             "pass the folder that `gankit train` wrote")
         return run
+
+    # --- one writer at a time
+    def lock(self) -> None:
+        """Hold RUN/.lock for as long as this process trains here; another process is refused.
+
+        flock belongs to the open file: the kernel drops it when the process ends in any way,
+        kill -9 included, so a lock can never go stale. The file keeps the holder's pid for the
+        message. Within one process the lock is shared (a retry after an error is no second
+        writer). A filesystem without flock (some network mounts) gets no lock rather than no run.
+        """
+        key = self.path.resolve()
+        if key in _HELD or fcntl is None:
+            return
+        try:
+            f = open(self.path / ".lock", "a+")
+        except OSError as e:
+            raise UserError(f"cannot write in run folder {self.path}: {e.strerror or e}; "
+                            "check its permissions") from None
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "unknown"
+            f.close()
+            raise UserError(f"another gankit process (pid {pid}) is using {self.path}; wait for it "
+                            "to finish or stop it, or train into another --out") from None
+        except OSError:
+            f.close()
+            return
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        _HELD[key] = f
+
+    def unlock(self) -> None:
+        f = _HELD.pop(self.path.resolve(), None)
+        if f is not None:
+            f.close()  # closing the file releases the flock
+
+    def remove_stale_temps(self) -> None:
+        """Temp files of writes cut short by a crash; safe only while holding the lock."""
+        from gankit.training.checkpoint import remove_stale_temps
+
+        remove_stale_temps(self.checkpoint_dir)
+        for p in [*self.path.glob(".*.tmp*"), *self.samples_dir.glob(".*.tmp")]:
+            p.unlink(missing_ok=True)
 
     def write_config(self, cfg: TrainConfig, data: DataInfo) -> None:
         body = {"config": cfg.to_dict(), "data": data.__dict__, "gankit_version": __version__}
@@ -93,12 +152,10 @@ class RunFolder:
     # --- logs
     def log(self, line: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.log_path, "a") as f:
-            f.write(f"{stamp}  {line}\n")
+        _append(self.log_path, f"{stamp}  {line}\n")
 
     def append_metrics(self, row: dict[str, Any]) -> None:
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        _append(self.metrics_path, json.dumps(row) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
@@ -115,6 +172,15 @@ class RunFolder:
         """On resume, drop rows logged after the checkpoint's step (they will be logged again)."""
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
         write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _append(path: Path, text: str) -> None:
+    try:
+        with open(path, "a") as f:
+            f.write(text)
+    except OSError as e:
+        raise UserError(f"could not write {path}: {e.strerror or e}; check the folder's space and "
+                        "permissions (the last checkpoint is intact)") from None
 
 
 def default_out(model: str, dataset: str, root: str | Path = "runs") -> Path:

@@ -1,5 +1,6 @@
 """The command line end to end on scikit-learn's digits, into temporary folders."""
 
+import errno
 import subprocess
 import sys
 
@@ -119,3 +120,45 @@ def test_real_process_prints_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gankit", "train", "nosuchmodel"], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("gankit: error: unknown model") and "Traceback" not in r.stderr
+
+
+def test_full_disk_mid_run_keeps_the_last_checkpoint_and_resumes(tmp_path, capsys, monkeypatch):
+    from gankit.training import checkpoint
+
+    real, calls = checkpoint.save_file, []
+
+    def fills_up(*a, **k):  # the disk is full from the second checkpoint on
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*a, **k)
+
+    monkeypatch.setattr(checkpoint, "save_file", fills_up)
+    out = tmp_path / "full"
+    err = error_of(capsys, "train", "--out", out, "--set", "max_steps=20", "--set", "checkpoint_every=5", *FAST)
+    assert "could not write checkpoint" in err and "No space left on device" in err
+    assert checkpoint.load(out / "checkpoints" / "last.safetensors")[1]["step"] == 5
+    assert not list((out / "checkpoints").glob(".*"))  # no temp file left
+    monkeypatch.undo()  # space freed: the run continues from step 5
+    run_cli("train", "--resume", out)
+    assert checkpoint.load(out / "checkpoints" / "last.safetensors")[1]["step"] == 20
+
+
+def test_a_second_process_on_the_same_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "locked"
+    run_cli("train", "gan", "--dataset", "ring8", "--out", out, "--set", "max_steps=4", *FAST)
+    hold = ("import sys; from gankit.runs import RunFolder; RunFolder(sys.argv[1]).lock(); "
+            "print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        err = error_of(capsys, "train", "--resume", out)
+        assert f"another gankit process (pid {holder.pid}) is using {out}" in err
+    finally:
+        holder.kill()  # SIGKILL: the kernel releases the lock with the process
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    run_cli("train", "--resume", out)
+    assert "resuming" in capsys.readouterr().out

@@ -4,6 +4,9 @@ One file per checkpoint, written to a temporary name, flushed to disk and rename
 leaves either the old file or the new one, never half of one. Nothing is unpickled on load:
 safetensors holds only tensors, the JSON only data.
 
+Besides `last` (and `best`), `keep_step_copy` keeps step_NNNNNNNN.safetensors copies of periodic
+checkpoints and prunes all but the newest K of them; only step_ files are ever pruned.
+
 Layout: tensors "G.<name>", "D.<name>", "G_ema.<name>", "opt_d.<param index>.<state key>",
 "opt_g.…", "rng.<name>" (uint8 RNG states); metadata "gankit" = JSON with step, epoch, the
 optimizers' param_groups, the config and a SHA-256 of the tensor bytes.
@@ -14,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from safetensors import SafetensorError
@@ -24,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from gankit.errors import UserError
 
 FORMAT = "gankit-checkpoint/1"
+STEP_NAME = re.compile(r"step_(\d{8,})\.safetensors")
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -68,20 +74,97 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, SafetensorError) as e:
+        # safetensors reports a full disk as SafetensorError("... I/O error: No space left ...")
         tmp.unlink(missing_ok=True)
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("I/O error: ")[-1]
+        why = " ".join(why.split())  # one line
         raise UserError(
-            f"could not write checkpoint {path}: {e.strerror or e}; free disk space or choose "
+            f"could not write checkpoint {path}: {why}; free disk space or choose "
             "another --out (the previous checkpoint is intact)"
         ) from None
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
     try:
-        dfd = os.open(path.parent, os.O_RDONLY)
+        dfd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
     except OSError:
         pass  # some filesystems cannot fsync a directory; the rename is still atomic
+
+
+def step_path(folder: Path, step: int) -> Path:
+    return folder / f"step_{step:08d}.safetensors"
+
+
+def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the step_NNNNNNNN checkpoints in `folder`, oldest first."""
+    found = []
+    for p in folder.glob("step_*.safetensors"):
+        m = STEP_NAME.fullmatch(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def keep_step_copy(last: Path, step: int, keep: int) -> None:
+    """Keep `last` (just written at `step`) as step_NNNNNNNN too, then prune to the newest `keep`.
+
+    The copy is a hard link (no extra disk, and `last` is only ever replaced by a rename, never
+    written in place, so the link keeps the old bytes) made under a temporary name and renamed, so
+    a crash leaves a whole step file or none. Filesystems without hard links get a real copy.
+    """
+    if keep > 0:
+        dst = step_path(last.parent, step)
+        tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+        try:
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(last, tmp)
+            except OSError:
+                shutil.copyfile(last, tmp)
+            os.replace(tmp, dst)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"could not write checkpoint {dst}: {e.strerror or e}; free disk space or "
+                            "choose another --out (the previous checkpoints are intact)") from None
+    prune(last.parent, keep)
+    _fsync_dir(last.parent)
+
+
+def prune(folder: Path, keep: int, newer_than: Optional[int] = None) -> None:
+    """Delete step checkpoints: all but the newest `keep`, and with `newer_than`, every one after
+    that step (a rollback abandons them). last and best never match step_*, so they stay."""
+    steps = step_checkpoints(folder)
+    doomed = steps[:max(0, len(steps) - keep)]
+    if newer_than is not None:
+        doomed += [(s, p) for s, p in steps if s > newer_than]
+    for _, p in doomed:
+        p.unlink(missing_ok=True)
+
+
+def read_meta(path: Path) -> Optional[dict[str, Any]]:
+    """The JSON state of a checkpoint without reading its tensors (None if unreadable); cheap, and
+    unverified: load() checks the checksum."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("gankit", "null"))
+    except (SafetensorError, OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Temp files of checkpoint writes cut short by a crash (kill -9, power loss). Call only while
+    holding the run's lock: then no other process is writing one."""
+    for p in folder.glob(".*.safetensors.tmp*"):
+        p.unlink(missing_ok=True)
 
 
 def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

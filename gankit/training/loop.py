@@ -28,6 +28,7 @@ from gankit.objectives import OBJECTIVES
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
 from gankit.training.device import autocast, resolve_device, resolve_precision
+from gankit.training.divergence import Diverged, DivergenceWatch, finite_weights, json_safe
 from gankit.training.ema import EMA
 from gankit.training.progress import Progress
 from gankit.training.snapshots import fixed_grid_inputs, save_epoch_grid
@@ -129,6 +130,8 @@ class Trainer:
         self.step, self.elapsed = 0, 0.0
         self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row
         self.budget = Budget(auto_epochs(cfg, len(data)), cfg.max_steps, cfg.minutes)
+        self.watch = DivergenceWatch(cfg, data.info().num_classes)
+        self.rollbacks = 0  # on_divergence=rollback: how many so far (saved in checkpoints)
         self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, data.info(), self.device)
 
     # --- checkpoints
@@ -146,15 +149,25 @@ class Trainer:
             t[f"stats.{k}"] = torch.as_tensor(v, dtype=torch.float32)
         return t
 
-    def save(self, which: str = "last") -> None:
+    def save(self, which: str = "last") -> bool:
+        """Write checkpoint `which`; periodic ones are also kept as step_NNNNNNNN (newest `keep`).
+        Weights that are not finite are never written (the previous checkpoint is the good one):
+        then this logs why and returns False."""
+        if not self._finite():
+            self.run.log(f"checkpoint {which} not written at step {self.step}: the weights are not finite")
+            return False
         t = self.state_tensors()
         meta = {
             "step": self.step, "epoch": self.sampler.epoch, "pos": self.sampler.pos,
             "elapsed": self.elapsed, "config": self.cfg.to_dict(),
             "opt_d": ckpt.flatten_optimizer("opt_d", self.opt_d, t),
             "opt_g": ckpt.flatten_optimizer("opt_g", self.opt_g, t),
+            "rollbacks": self.rollbacks,
         }
         ckpt.save(self.run.checkpoint(which), t, meta)
+        if which == "last" and self.step % self.cfg.checkpoint_every == 0:
+            ckpt.keep_step_copy(self.run.checkpoint(which), self.step, self.cfg.keep)
+        return True
 
     def restore(self, path: Path) -> None:
         t, meta = ckpt.load(path)
@@ -172,6 +185,8 @@ class Trainer:
         self.stats = {k[6:]: v.to(self.device) for k, v in t.items() if k.startswith("stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
                                     meta["epoch"], meta["pos"])
+        self.rollbacks = meta.get("rollbacks", 0)
+        self.watch.replay(r for r in self.run.read_metrics() if r.get("step", 0) <= self.step)
 
     # --- one iteration
     def _real_batch(self):
@@ -238,9 +253,13 @@ class Trainer:
                 if self.step % cfg.log_every == 0:
                     rate = (self.step - step_log) * images_per_iter / max(now - t_log, 1e-9)
                     row = self._metrics_row(self.stats, rate)
-                    run.append_metrics(row)
+                    problem = self.watch.check(row, self._finite())
+                    run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
                     progress.update(self.step, row)
                     self.stats, t_log, step_log = {}, now, self.step
+                    if problem and self._on_divergence(*problem):  # rolled back: go on from there
+                        t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
+                        continue
                 if self.sampler.epoch != epoch_before:
                     self._end_epoch(self.sampler.epoch, sample_every)
                 if self.step % cfg.checkpoint_every == 0:
@@ -250,14 +269,81 @@ class Trainer:
             stop.restore()
             progress.close()
         if stop.requested:
-            self.save()
-            run.log(f"interrupted at step {self.step}; checkpoint saved")
+            saved = self.save()
+            run.log(f"interrupted at step {self.step}; {'checkpoint saved' if saved else 'nothing saved'}")
             raise KeyboardInterrupt
-        self.save()
+        if not self.save():
+            self._on_divergence("the weights are not finite", self.step, final=True)
         save_epoch_grid(self, run.samples_dir / "final.png")
         self._plot()
         run.log(f"stopped at step {self.step}, epoch {self.sampler.epoch}: {reason}")
         return reason
+
+    # --- divergence (see divergence.py)
+    def _finite(self) -> bool:
+        return finite_weights(self.G, self.D, *([self.ema.model] if self.ema else []))
+
+    def _on_divergence(self, problem: str, good_until: int, final: bool = False) -> bool:
+        """Log it, then stop (raise Diverged), warn (return False) or roll back (return True)."""
+        cfg, run = self.cfg, self.run
+        run.log(f"divergence at step {self.step}: {problem}")
+        if cfg.on_divergence == "warn" and self._finite() and not final:
+            run.log("on_divergence=warn: training goes on")
+            return False
+        last = ckpt.read_meta(run.checkpoint())
+        kept = f"checkpoints/last.safetensors keeps step {last['step']}" if last else "no checkpoint was written"
+        if cfg.on_divergence == "rollback" and not final:
+            if self.rollbacks >= cfg.max_rollbacks:
+                raise Diverged(f"training diverged at step {self.step} ({problem}) after "
+                               f"{self.rollbacks} rollbacks; giving up ({kept}); start again with "
+                               "lower lr_d and lr_g")
+            return self._rollback(problem, good_until)
+        if cfg.on_divergence == "warn":
+            problem += "; the weights are no longer finite, so warn cannot go on"
+        self._plot()
+        raise Diverged(f"training diverged at step {self.step} ({problem}); {kept}; start again "
+                       "with lower lr_d and lr_g, or with --set on_divergence=rollback")
+
+    def _rollback(self, problem: str, good_until: int) -> bool:
+        """Reload the newest checkpoint from before the trouble, halve both learning rates, go on."""
+        cfg, run = self.cfg, self.run
+        target = self._checkpoint_before(good_until)
+        if target is None:
+            raise Diverged(f"training diverged at step {self.step} ({problem}) and there is no "
+                           f"checkpoint from step {good_until} or before to roll back to; start "
+                           "again with lower lr_d and lr_g (rollback needs (keep - 1) * "
+                           "checkpoint_every >= d_win_steps)")
+        failed_at, elapsed, count = self.step, self.elapsed, self.rollbacks + 1
+        self.restore(target)
+        self.elapsed, self.rollbacks = elapsed, count  # wall time spent diverging still counts
+        cfg.lr_d, cfg.lr_g = cfg.lr_d * 0.5, cfg.lr_g * 0.5
+        for opt, lr in ((self.opt_d, cfg.lr_d), (self.opt_g, cfg.lr_g)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        run.write_config(cfg, self.data.info())  # config.json says which rates are in force
+        run.truncate_metrics(self.step)
+        run.append_metrics({"step": self.step, "event": "rollback", "divergence": problem,
+                            "detected_at": failed_at, "lr_d": cfg.lr_d, "lr_g": cfg.lr_g})
+        ckpt.prune(run.checkpoint_dir, cfg.keep, newer_than=self.step)  # the abandoned path
+        self.save()  # last.safetensors is now this state, so a resume continues from here
+        run.log(f"rolled back to step {self.step} ({target.name}), rollback {count} of "
+                f"{cfg.max_rollbacks}; lr_d={cfg.lr_d:g} lr_g={cfg.lr_g:g}")
+        return True
+
+    def _checkpoint_before(self, step: int) -> Optional[Path]:
+        """The newest readable checkpoint (last or step_NNNNNNNN) saved at `step` or before."""
+        found = [(s, p) for s, p in ckpt.step_checkpoints(self.run.checkpoint_dir) if s <= step]
+        meta = ckpt.read_meta(self.run.checkpoint())
+        if meta and meta.get("step", step + 1) <= step:
+            found.append((meta["step"], self.run.checkpoint()))
+        # newest first; at equal steps last.safetensors (the same state) is named
+        for _, path in sorted(found, key=lambda sp: (sp[0], sp[1].name == "last.safetensors"), reverse=True):
+            try:
+                ckpt.load(path)  # checksum
+            except UserError:
+                continue
+            return path
+        return None
 
     def _metrics_row(self, stats: dict[str, torch.Tensor], rate: float) -> dict:
         row = {"step": self.step,

@@ -96,3 +96,55 @@ def test_write_failure_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         ckpt.save(path, _tensors(), {"step": 2})
     assert ckpt.load(path)[1]["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]
+
+
+def test_a_real_full_disk_is_a_user_error(tmp_path):
+    """A file-size limit makes the kernel refuse the write (EFBIG) as a full disk would (ENOSPC);
+    safetensors reports that as its own error type, which must still become a UserError."""
+    resource = pytest.importorskip("resource")
+    import signal
+
+    path = tmp_path / "last.safetensors"
+    ckpt.save(path, _tensors(), {"step": 1})
+    big = {"G.w": torch.zeros(100_000)}
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills us
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, old_limit[1]))
+    try:
+        with pytest.raises(UserError, match="could not write checkpoint .*File too large") as e:
+            ckpt.save(path, big, {"step": 2})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert "\n" not in str(e.value)
+    assert ckpt.load(path)[1]["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]
+
+
+def _fake(folder, name):
+    ckpt.save(folder / name, _tensors(), {"step": 0})
+
+
+def test_keep_step_copy_prunes_only_old_step_files(tmp_path):
+    _fake(tmp_path, "best.safetensors")
+    last = tmp_path / "last.safetensors"
+    for step in (100, 200, 300, 400):
+        ckpt.save(last, _tensors(), {"step": step})
+        ckpt.keep_step_copy(last, step, keep=2)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["best.safetensors", "last.safetensors", "step_00000300.safetensors", "step_00000400.safetensors"]
+    assert ckpt.load(tmp_path / "step_00000300.safetensors")[1]["step"] == 300  # not the newer last
+    ckpt.prune(tmp_path, keep=5, newer_than=300)  # a rollback to 300 abandons 400
+    assert [s for s, _ in ckpt.step_checkpoints(tmp_path)] == [300]
+    ckpt.keep_step_copy(last, 400, keep=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.safetensors", "last.safetensors"]
+
+
+def test_read_meta_and_stale_temps(tmp_path):
+    path = tmp_path / "last.safetensors"
+    ckpt.save(path, _tensors(), {"step": 9})
+    assert ckpt.read_meta(path)["step"] == 9
+    assert ckpt.read_meta(tmp_path / "missing.safetensors") is None
+    (tmp_path / ".last.safetensors.tmp123").write_bytes(b"half a checkpoint")
+    ckpt.remove_stale_temps(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]

@@ -116,3 +116,14 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
 
     _, meta = checkpoint.load(trainer.run.checkpoint())
     assert meta["step"] == 3
+
+
+def test_periodic_checkpoints_keep_the_newest(tmp_path):
+    data = image_data(n=64, size=8)
+    trainer = _trainer(tmp_path, "keep", data, max_steps=10, checkpoint_every=2, keep=2)
+    trainer.train()
+    names = sorted(p.name for p in trainer.run.checkpoint_dir.iterdir())
+    assert names == ["last.safetensors", "step_00000008.safetensors", "step_00000010.safetensors"]
+    none_kept = _trainer(tmp_path, "keep0", data, max_steps=4, checkpoint_every=2, keep=0)
+    none_kept.train()
+    assert [p.name for p in none_kept.run.checkpoint_dir.iterdir()] == ["last.safetensors"]

@@ -1,0 +1,46 @@
+"""The run folder's lock: one writing process per folder, never a stale lock."""
+
+import fcntl
+import os
+
+import pytest
+
+from gankit.errors import UserError
+from gankit.runs import RunFolder
+from tests.helpers import config, image_data
+
+
+def _create(path):
+    data = image_data(n=16, size=8)
+    return RunFolder.create(path, config("dcgan", out=str(path)), data.info())
+
+
+def test_the_folder_is_locked_while_held_and_free_after(tmp_path):
+    run = _create(tmp_path / "r")
+    other = open(tmp_path / "r" / ".lock")  # another open file: flock treats it as another process
+    with pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    run.unlock()
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # now the other holder has it
+    with pytest.raises(UserError, match=f"another gankit process \\(pid {os.getpid()}\\) is using"):
+        RunFolder.open(tmp_path / "r").lock()
+    other.close()  # what the kernel does when that process dies, kill -9 included
+    again = RunFolder.open(tmp_path / "r")
+    again.lock()
+    again.unlock()
+
+
+def test_a_lone_lock_file_is_an_empty_folder(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / ".lock").write_text("12345\n")  # a crash right after the folder was made
+    run = _create(tmp_path / "r")
+    assert run.config_path.is_file()
+    run.unlock()
+
+
+def test_unwritable_logs_are_user_errors(tmp_path):
+    run = _create(tmp_path / "r")
+    run.unlock()
+    run.metrics_path.mkdir()  # open(..., "a") on a folder fails like a read-only file would
+    with pytest.raises(UserError, match="could not write .*metrics.jsonl"):
+        run.append_metrics({"step": 1})
