@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -124,6 +125,8 @@ def coerce(key: str, value: Any, where: str) -> Any:
         raise UserError(
             f"config key {key!r} in {where} must be {base.__name__}, got {value!r}"
         )
+    if base is float and not math.isfinite(value):  # YAML reads .nan and .inf as floats
+        raise UserError(f"config key {key!r} in {where} must be a finite number, got {value!r}")
     return base(value)
 
 
@@ -207,4 +210,6 @@ def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str]
 
 def from_dict(d: dict[str, Any], where: str) -> TrainConfig:
     """A saved config (config.json's "config") back into a TrainConfig, every key checked."""
-    return validate(TrainConfig(**{k: coerce(k, v, where) for k, v in d.items()}))
+    if not isinstance(d, dict):
+        raise UserError(f"{where} must hold a mapping of config keys; restore it from a copy of the run")
+    return validate(TrainConfig(**{str(k): coerce(str(k), v, where) for k, v in d.items()}))

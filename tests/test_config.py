@@ -43,6 +43,9 @@ def test_set_parses_scalars():
     (["loss=wasserstein"], "does not fit objective"),
     (["novalue"], "key=value"),
     (["device=tpu"], "device must be"),
+    (["lr_d=.nan"], "must be a finite number"),
+    (["keep=-1"], "keep must be >= 0"),
+    (["on_divergence=ignore"], "on_divergence must be one of stop, rollback, warn"),
 ])
 def test_bad_values_are_one_line_user_errors(sets, message):
     with pytest.raises(UserError, match=message) as e:
