@@ -4,6 +4,8 @@
     gankit train --resume RUN
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp]
+    gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
+    gankit report RUN [--out FILE.html]
     gankit models | gankit datasets
 
 A UserError anywhere becomes one line on stderr and exit code 2.
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--labels", choices=["all"], help="'all': cycle labels 0..K-1")
     s.add_argument("--grid", help="also write the first samples as a PNG grid")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--checkpoint", default="last", help="which checkpoint (default last)")
+    s.add_argument("--checkpoint", default=None, help="best or last (default: best if the run kept one)")
     s.add_argument("--no-ema", action="store_true", help="use G's raw weights, not the EMA")
     s.add_argument("--device", default="cpu")
 
@@ -57,12 +59,41 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--rows", type=int, default=8)
     i.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     i.add_argument("--seed", type=int, default=0)
-    i.add_argument("--checkpoint", default="last")
+    i.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
     i.add_argument("--device", default="cpu")
+
+    e = sub.add_parser("eval", help="score a run (or a samples .npz) against the test split",
+                       description="FID, KID, Inception Score, precision/recall, density/coverage, class "
+                       "coverage, label accuracy, memorization and D accuracy, each beside its floor "
+                       "(real training images scored the same way).")
+    e.add_argument("run", nargs="?", help="run folder")
+    e.add_argument("--samples", help="a samples .npz (from `gankit sample`) instead of a run")
+    e.add_argument("--dataset", help="with --samples: the dataset to compare against")
+    e.add_argument("--data-dir", help="folder holding the dataset's files")
+    e.add_argument("--n", type=int, default=10000, help="samples to draw from a run (default 10000)")
+    e.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    e.add_argument("--extractor", default="classifier", choices=["classifier", "inception"],
+                   help="feature space: gankit's domain classifier (default) or Inception-v3")
+    e.add_argument("--json", help="also write the full result to this .json file")
+    e.add_argument("--nearest", help="PNG of the samples closest to a training image and those images")
+    e.add_argument("--no-memorization", action="store_true", help="skip the nearest-neighbour search")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+
+    r = sub.add_parser("report", help="write one HTML page about a run (grids, curves, metrics)")
+    r.add_argument("run", help="run folder")
+    r.add_argument("--out", help="output .html (default RUN/report.html)")
+    r.add_argument("--no-eval", action="store_true", help="do not run `gankit eval` when eval.json is missing")
+    r.add_argument("--n", type=int, default=10000, help="samples for the evaluation it runs")
+    r.add_argument("--data-dir", help="folder holding the dataset's files")
+    r.add_argument("--device", default="cpu")
 
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the datasets")
     return p
+
+
+VERBS = {"eval": "evaluate"}  # command -> function in commands.py, where the names differ
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         from gankit import commands
 
-        getattr(commands, args.command)(args)
+        getattr(commands, VERBS.get(args.command, args.command))(args)
     except UserError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

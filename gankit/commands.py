@@ -44,9 +44,10 @@ def train(args: argparse.Namespace) -> None:
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
     build_models(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
+    evaluator = _evaluator(cfg)
     _check_space(out)
     run = RunFolder.create(out, cfg, data.info())
-    trainer = Trainer(cfg, data, run)
+    trainer = Trainer(cfg, data, run, evaluator)
     _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
     _train(trainer)
 
@@ -76,7 +77,7 @@ def _resume(args: argparse.Namespace) -> None:
     if data.info().shape != info.shape or data.info().num_classes != info.num_classes:
         raise UserError(f"the dataset now loads as {data.info().shape} with {data.info().num_classes} "
                         f"classes, but the run was trained on {info.shape}; point --data-dir at the same data")
-    trainer = Trainer(cfg, data, run)
+    trainer = Trainer(cfg, data, run, _evaluator(cfg))
     if run.checkpoint().is_file():
         trainer.restore(run.checkpoint())
         run.truncate_metrics(trainer.step)
@@ -93,6 +94,15 @@ def _training_data(cfg):
     return load_dataset(cfg.dataset, DataSpec(
         data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
         image_size=cfg.image_size, channels=cfg.channels))
+
+
+def _evaluator(cfg):
+    """The reference for `eval_every` (None when off), built before anything is written."""
+    if not cfg.eval_every:
+        return None
+    from gankit.training.loop import eval_reference
+
+    return eval_reference(cfg)
 
 
 def _announce(trainer, line: str) -> None:
@@ -202,3 +212,115 @@ def datasets(args: argparse.Namespace) -> None:
 
     for name, entry in DATASETS:
         print(f"{name:14s} {entry.description}")
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """`gankit eval RUN` or `gankit eval --samples FILE.npz --dataset NAME`."""
+    import json
+
+    from gankit.metrics.evaluate import evaluate as score, format_table, reference
+
+    if bool(args.run) == bool(args.samples):
+        raise UserError("pass a run folder or --samples FILE.npz (one of them)")
+    json_out = _check_writable_file(args.json, ".json") if args.json else None
+    nearest = _check_writable_file(args.nearest, ".png") if args.nearest else None
+    if args.samples:
+        from gankit.generate import read_samples
+
+        if not args.dataset:
+            raise UserError("--samples needs --dataset NAME (whose test split to compare against)")
+        x, labels = read_samples(args.samples)
+        size = x.shape[-1] if x.dim() == 4 else None
+        ref = reference(args.dataset, args.data_dir, size, x.shape[1] if x.dim() == 4 else None,
+                        args.extractor, args.device)
+        result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)
+        result["protocol"]["source"] = str(args.samples)
+        run_dir = None
+    else:
+        result, ref, x, run_dir = _evaluate_run(args)
+        nearest = nearest or run_dir / "nearest.png"
+    if "memorization" in result and nearest:
+        from gankit.metrics.memorization import pairs_grid
+        from gankit.viz import save_grid
+
+        save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), nearest, nrow=8)
+        result["memorization"]["pairs_png"] = str(nearest)
+    print(format_table(result))
+    text = json.dumps(result, indent=2) + "\n"
+    if run_dir is not None:
+        from gankit.runs import write_text_atomic
+
+        write_text_atomic(run_dir / "eval.json", text)
+        print(f"wrote {run_dir / 'eval.json'}" + (f" and {nearest}" if "memorization" in result else ""))
+    if json_out:
+        from gankit.runs import write_text_atomic
+
+        write_text_atomic(json_out, text)
+        print(f"wrote {json_out}")
+
+
+def _evaluate_run(args):
+    from gankit.data.base import to_model_range, to_uint8
+    from gankit.generate import default_checkpoint, generate, labels_for
+    from gankit.metrics.discriminator import accuracy
+    from gankit.metrics.evaluate import evaluate as score, reference
+    from gankit.models import MODELS
+    from gankit.runs import RunFolder
+    from gankit.training import checkpoint as ckpt
+    from gankit.training.device import resolve_device
+    from gankit.training.loop import build_models
+
+    if args.dataset:
+        raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
+    if args.n < 10:
+        raise UserError("--n must be at least 10")
+    run = RunFolder.open(args.run)
+    cfg, info = run.read_config()
+    which = args.checkpoint or default_checkpoint(run)
+    ref = reference(cfg.dataset, args.data_dir or cfg.data_dir, cfg.image_size, cfg.channels,
+                    args.extractor, args.device)
+    G, D = build_models(cfg, info)
+    tensors, meta = ckpt.load(run.checkpoint(which))
+    ema = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
+    ckpt.load_module(ema, G, tensors)
+    ckpt.load_module("D", D, tensors)
+    device = resolve_device(args.device)
+    G, D = G.to(device).eval(), D.to(device)
+    conditional = MODELS.get(cfg.model).conditional
+    labels = labels_for(args.n, info, None, True, conditional)
+    fake = generate(G, args.n, cfg.z_dim, labels, args.seed)
+    x = to_uint8(fake) if info.kind == "image" else fake
+    result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)
+    real = to_model_range(ref.test_x) if info.kind == "image" else ref.test_x
+    d = accuracy(D, cfg.loss, real, fake, ref.test_labels if conditional else None, labels, cfg.batch_size)
+    result["scores"].update(d_acc_real=d["d_acc_real"], d_acc_fake=d["d_acc_fake"])
+    result["protocol"].update(run=str(run.path), checkpoint=which, step=meta.get("step"), model=cfg.model,
+                              generator="EMA" if ema == "G_ema" else "raw",
+                              d_threshold=d["d_threshold"])
+    return result, ref, x, run.path
+
+
+def report(args: argparse.Namespace) -> None:
+    """`gankit report RUN [--out FILE.html]`: evaluates first when the run has no eval.json."""
+    import json
+
+    from gankit.report import write_report
+    from gankit.runs import RunFolder
+
+    run = RunFolder.open(args.run)
+    out = _check_writable_file(args.out, ".html") if args.out else run.path / "report.html"
+    eval_json = run.path / "eval.json"
+    if not eval_json.is_file() and not args.no_eval:
+        print("no eval.json in the run yet; evaluating first (skip with --no-eval)")
+        ns = argparse.Namespace(run=args.run, samples=None, dataset=None, data_dir=args.data_dir, n=args.n,
+                                checkpoint=None, extractor="classifier", json=None, nearest=None,
+                                no_memorization=False, seed=0, device=args.device)
+        evaluate(ns)
+    result = None
+    if eval_json.is_file():
+        try:
+            result = json.loads(eval_json.read_text())
+        except (OSError, ValueError):
+            raise UserError(f"{eval_json} is damaged; delete it and run `gankit eval {run.path}`") from None
+    write_report(run, out, result)
+    print(f"wrote {out}")

@@ -70,6 +70,9 @@ class TrainConfig:
     max_rollbacks: int = 3  # on_divergence=rollback gives up after this many rollbacks
     sample_every: int = 0  # epochs between sample grids; 0: every epoch, at most ~50 grids a run
     grid_size: int = 100  # images in each sample grid
+    # evaluation during training (gankit/metrics): FID and classes covered, `best` checkpoint
+    eval_every: int = 0  # steps between quick evaluations; 0: off
+    eval_samples: int = 2000  # samples drawn for each quick evaluation
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,7 +90,7 @@ CHOICES = {
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed", "keep", "d_win_steps", "max_rollbacks")
+NON_NEGATIVE = ("clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
 
 _TYPES = typing.get_type_hints(TrainConfig)
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]
@@ -189,6 +192,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"loss {cfg.loss!r} does not fit objective {cfg.objective!r}: the wgan objectives "
             "use the wasserstein loss, the gan objective any other"
         )
+    if cfg.eval_samples < 10:
+        raise UserError(f"eval_samples must be at least 10, got {cfg.eval_samples}")
     if cfg.batch_size % cfg.pack:
         raise UserError(f"batch_size ({cfg.batch_size}) must be a multiple of pack ({cfg.pack})")
     if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):

@@ -21,7 +21,7 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.device import resolve_device
 
 
-def load_generator(run_path: str | Path, which: str = "last", device: str = "cpu",
+def load_generator(run_path: str | Path, which: Optional[str] = None, device: str = "cpu",
                    ema: bool = True) -> tuple[nn.Module, object, DataInfo]:
     """(G in eval mode, TrainConfig, DataInfo). Uses the EMA weights when the run kept them."""
     from gankit.training.loop import build_models
@@ -29,10 +29,55 @@ def load_generator(run_path: str | Path, which: str = "last", device: str = "cpu
     run = RunFolder.open(run_path)
     cfg, info = run.read_config()
     G, _ = build_models(cfg, info)
-    tensors, _meta = ckpt.load(run.checkpoint(which))
+    tensors, _meta = ckpt.load(run.checkpoint(which or default_checkpoint(run)))
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     ckpt.load_module(prefix, G, tensors)
     return G.to(resolve_device(device)).eval(), cfg, info
+
+
+def default_checkpoint(run: RunFolder) -> str:
+    """`best` when the run kept one (training with eval_every), else `last`."""
+    return "best" if run.checkpoint("best").is_file() else "last"
+
+
+def read_samples(path: str | Path) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """A samples .npz (the `gankit sample` contract) as (x, labels or None).
+
+    x: uint8 (N, C, H, W) from `images` (N, H, W) or (N, H, W, C), or float32 (N, D) from `points`.
+    """
+    path = Path(path)
+    try:
+        with np.load(path) as f:
+            files = set(f.files)
+            key = "images" if "images" in files else "points" if "points" in files else None
+            if key is None:
+                raise UserError(f"{path} has no `images` or `points` array (it has: {', '.join(sorted(files))})")
+            arr = np.asarray(f[key])
+            labels = np.asarray(f["labels"]) if "labels" in files else None
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"cannot read {path} as .npz ({type(e).__name__}); pass a file written by "
+                        "`gankit sample`") from None
+    if key == "images":
+        if arr.dtype != np.uint8:
+            raise UserError(f"{path}: `images` must be uint8, got {arr.dtype}")
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        elif arr.ndim == 4:
+            arr = arr.transpose(0, 3, 1, 2)
+        else:
+            raise UserError(f"{path}: `images` must be (N, H, W) or (N, H, W, C), got shape {arr.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(arr))
+    else:
+        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
+            raise UserError(f"{path}: `points` must be float (N, D), got {arr.dtype} {arr.shape}")
+        x = torch.from_numpy(arr.astype(np.float32))
+    if labels is not None:
+        if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
+            raise UserError(f"{path}: `labels` must be integers of shape ({len(x)},), got {labels.dtype} {labels.shape}")
+        labels = torch.from_numpy(labels.astype(np.int64))
+    return x, labels
 
 
 def labels_for(n: int, info: DataInfo, label: Optional[int], all_labels: bool,

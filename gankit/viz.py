@@ -234,3 +234,37 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
         fig.suptitle(title)
     fig.tight_layout()
     _save_figure(fig, path)
+
+
+def plot_eval(rows: Sequence[dict], path: PathLike, title: str = "") -> bool:
+    """FID (log scale) and classes covered / label accuracy of the `eval` rows of metrics.jsonl
+    against step. Returns False (and writes nothing) when no row has a FID."""
+    evals = [r for r in rows if r.get("eval")]
+    steps, fid = _series(evals, "fid")
+    if len(fid) == 0:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(steps, fid, "o-", color="tab:purple", label="FID", markersize=3)
+    if (fid > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("FID")
+    ax.grid(alpha=0.3)
+    right = ax.twinx()
+    drawn = False
+    for key, label, colour in (("classes_covered", "classes covered", "tab:green"),
+                               ("modes_captured", "modes captured", "tab:green"),
+                               ("label_accuracy", "label accuracy", "tab:orange")):
+        s, v = _series(evals, key)
+        if len(v):
+            right.plot(s, v, ".--", color=colour, label=label)
+            drawn = True
+    if drawn:
+        right.legend(loc="center right")
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    return True

@@ -152,6 +152,25 @@ def _logits(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Te
     return torch.cat(out)
 
 
+@torch.no_grad()
+def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over uint8 images (N, C, H, W): (penultimate features (N, F), class probabilities
+    (N, K)), both float32 on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    feats, probs = [], []
+    for i in range(0, len(images), batch_size):
+        f = model.features(prepare(images[i : i + batch_size], model.image_size, device))
+        feats.append(f.float().cpu())
+        probs.append(model.head(f).float().softmax(dim=1).cpu())
+    model.train(was_training)
+    if not feats:
+        k = model.config["num_classes"]
+        return torch.zeros(0, model.config["feature_dim"]), torch.zeros(0, k)
+    return torch.cat(feats), torch.cat(probs)
+
+
 def probabilities(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Class probabilities of uint8 images (N, C, H, W): float32 (N, num_classes) on the CPU."""
     return _logits(model, images, batch_size).softmax(dim=1)

@@ -104,7 +104,8 @@ class Budget:
 class Trainer:
     """Builds everything for one run from a config and a dataset, and trains it."""
 
-    def __init__(self, cfg: TrainConfig, data: Dataset, run: RunFolder):
+    def __init__(self, cfg: TrainConfig, data: Dataset, run: RunFolder, evaluator=None):
+        """`evaluator`: a metrics.evaluate.Reference for `eval_every`; built here when not given."""
         self.cfg, self.data, self.run = cfg, data, run
         self.device = resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
@@ -133,6 +134,8 @@ class Trainer:
         self.watch = DivergenceWatch(cfg, data.info().num_classes)
         self.rollbacks = 0  # on_divergence=rollback: how many so far (saved in checkpoints)
         self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, data.info(), self.device)
+        self.evaluator = evaluator if evaluator is not None or not cfg.eval_every else eval_reference(cfg)
+        self.best_fid: Optional[float] = None  # the lowest FID of the quick evaluations so far
 
     # --- checkpoints
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -159,7 +162,7 @@ class Trainer:
         t = self.state_tensors()
         meta = {
             "step": self.step, "epoch": self.sampler.epoch, "pos": self.sampler.pos,
-            "elapsed": self.elapsed, "config": self.cfg.to_dict(),
+            "elapsed": self.elapsed, "config": self.cfg.to_dict(), "best_fid": self.best_fid,
             "opt_d": ckpt.flatten_optimizer("opt_d", self.opt_d, t),
             "opt_g": ckpt.flatten_optimizer("opt_g", self.opt_g, t),
             "rollbacks": self.rollbacks,
@@ -182,6 +185,7 @@ class Trainer:
         if "rng.cuda" in t and self.device.type == "cuda":
             torch.cuda.set_rng_state(t["rng.cuda"], self.device)
         self.step, self.elapsed = meta["step"], meta["elapsed"]
+        self.best_fid = meta.get("best_fid")
         self.stats = {k[6:]: v.to(self.device) for k, v in t.items() if k.startswith("stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
                                     meta["epoch"], meta["pos"])
@@ -262,6 +266,8 @@ class Trainer:
                         continue
                 if self.sampler.epoch != epoch_before:
                     self._end_epoch(self.sampler.epoch, sample_every)
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self.evaluate()  # before the checkpoint, which then holds the new best_fid
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
@@ -272,12 +278,45 @@ class Trainer:
             saved = self.save()
             run.log(f"interrupted at step {self.step}; {'checkpoint saved' if saved else 'nothing saved'}")
             raise KeyboardInterrupt
+        if cfg.eval_every and self.step % cfg.eval_every:
+            self.evaluate()  # the end state is scored too, so `best` considers it
         if not self.save():
             self._on_divergence("the weights are not finite", self.step, final=True)
         save_epoch_grid(self, run.samples_dir / "final.png")
         self._plot()
         run.log(f"stopped at step {self.step}, epoch {self.sampler.epoch}: {reason}")
         return reason
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Quick scores of `eval_samples` samples (fixed latents) against the test split: a
+        metrics.jsonl row with "eval": true, a log line, and `best` when the FID is the lowest."""
+        from gankit.data.base import to_uint8
+        from gankit.generate import generate
+        from gankit.metrics.evaluate import quick
+
+        cfg, G = self.cfg, self.sampling_generator()
+        n = cfg.eval_samples
+        labels = torch.arange(n) % self.data.num_classes if self.conditional else None
+        was_training = G.training
+        G.eval()
+        try:
+            x = generate(G, n, cfg.z_dim, labels, seed=cfg.seed + 104729)
+        finally:
+            G.train(was_training)
+        if self.data.kind == "image":
+            x = to_uint8(x)
+        scores = quick(self.evaluator, x, labels)
+        row = {"step": self.step, "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
+               "eval": True, **scores}
+        self.run.append_metrics(row)
+        best = self.best_fid is None or scores["fid"] < self.best_fid
+        if best:
+            self.best_fid = scores["fid"]
+            self.save("best")
+        shown = "  ".join(f"{k}={v}" for k, v in scores.items())
+        self.run.log(f"eval at step {self.step}: {shown}{'  (best so far)' if best else ''}")
+        return scores
 
     # --- divergence (see divergence.py)
     def _finite(self) -> bool:
@@ -405,6 +444,14 @@ def _accumulate(stats: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> N
         stats[k] = stats.get(k, 0) + v.float()
         cnt = f"_c_{k}"
         stats[cnt] = stats.get(cnt, 0) + 1
+
+
+def eval_reference(cfg: TrainConfig):
+    """The test-split reference that `eval_every` scores against (a UserError if the dataset has
+    no evaluator)."""
+    from gankit.metrics.evaluate import reference
+
+    return reference(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels)
 
 
 def build_models(cfg: TrainConfig, data: DataInfo) -> tuple[nn.Module, nn.Module]:
