@@ -14,7 +14,8 @@ Three signs:
   rollback finds one from before the stretch. It needs D's accuracies, so it watches the gan
   objective only, not the WGAN critics;
 - a collapsed class histogram: a row with `classes_covered` (written by evaluation) of 2 or fewer
-  on data with more than two classes.
+  on data with more than two classes, after an earlier row of the run covered at least half of
+  them (early samples are blobs that a classifier may put in one or two classes: no collapse).
 
 What happens then is `on_divergence`: stop (the default), rollback or warn; the trainer does it.
 """
@@ -50,14 +51,18 @@ class DivergenceWatch:
         self.window = math.ceil(cfg.d_win_steps / cfg.log_every) if cfg.d_win_steps else 0
         self.wins: deque[bool] = deque(maxlen=max(1, self.window))
         self.num_classes = num_classes
+        self.most_covered = 0  # the most classes any row of this run covered
 
     def replay(self, rows: Iterable[dict]) -> None:
         """Rebuild the window from rows already logged (after a resume or a rollback)."""
         self.wins.clear()
+        self.most_covered = 0
         for row in rows:
             self._observe(row)
 
     def _observe(self, row: dict) -> None:
+        if isinstance(row.get("classes_covered"), int):
+            self.most_covered = max(self.most_covered, row["classes_covered"])
         keys = ("d_acc_real", "d_acc_fake", "d_fake")
         if self.window and all(isinstance(row.get(k), (int, float)) for k in keys):
             self.wins.append(_d_wins(row))
@@ -70,8 +75,10 @@ class DivergenceWatch:
         if bad:
             return f"non-finite {', '.join(bad)}", step - self.log_every
         covered = row.get("classes_covered")
-        if covered is not None and self.num_classes > COLLAPSED_CLASSES and covered <= COLLAPSED_CLASSES:
-            return f"samples cover only {covered} of {self.num_classes} classes", step - self.log_every
+        if (isinstance(covered, int) and self.num_classes > COLLAPSED_CLASSES and covered <= COLLAPSED_CLASSES
+                and 2 * self.most_covered >= self.num_classes):
+            return (f"samples cover only {covered} of {self.num_classes} classes (earlier "
+                    f"{self.most_covered})", step - self.log_every)
         self._observe(row)
         if self.window and len(self.wins) == self.window and sum(self.wins) >= WIN_SHARE * self.window:
             self.wins.clear()  # warn once per stretch
