@@ -352,9 +352,10 @@ class Trainer:
                            f"checkpoint from step {good_until} or before to roll back to; start "
                            "again with lower lr_d and lr_g (rollback needs (keep - 1) * "
                            "checkpoint_every >= d_win_steps)")
-        failed_at, elapsed, count = self.step, self.elapsed, self.rollbacks + 1
+        failed_at, elapsed, count, best_fid = self.step, self.elapsed, self.rollbacks + 1, self.best_fid
         self.restore(target)
-        self.elapsed, self.rollbacks = elapsed, count  # wall time spent diverging still counts
+        # wall time spent diverging still counts, and `best` from before the trouble stays the bar
+        self.elapsed, self.rollbacks, self.best_fid = elapsed, count, best_fid
         cfg.lr_d, cfg.lr_g = cfg.lr_d * 0.5, cfg.lr_g * 0.5
         for opt, lr in ((self.opt_d, cfg.lr_d), (self.opt_g, cfg.lr_g)):
             for group in opt.param_groups:
