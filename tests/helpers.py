@@ -29,3 +29,29 @@ def config(model: str, out: str = "unused", **kw) -> TrainConfig:
                        log_every=2, checkpoint_every=1000, grid_size=20, out=out))
     merged.update(kw)
     return validate(TrainConfig(**merged))
+
+
+# the corner (row, col) of each class's bright 8x8 square in `labelled_folder`
+FOLDER_CORNERS = {"a": (0, 0), "b": (0, 8), "c": (8, 0)}
+
+
+def labelled_folder(root, n_train: int = 24, n_test: int = 10, seed: int = 0, splits=("train", "test")):
+    """A folder dataset with train/ and test/ (or just `splits`), one subfolder per class: 16x16 RGB
+    PNGs of dark noise with a bright square in the class's corner (FOLDER_CORNERS), easy to tell apart."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        if split not in splits:
+            continue
+        for cls, (r, c) in FOLDER_CORNERS.items():
+            d = Path(root) / split / cls
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                arr = rng.integers(0, 40, (16, 16, 3))
+                arr[r:r + 8, c:c + 8] += np.array([200, 150, 100])
+                Image.fromarray(arr.clip(0, 255).astype(np.uint8), "RGB").save(d / f"{i}.png")
+    return Path(root)

@@ -78,12 +78,10 @@ def reference(dataset: str, data_dir: Optional[str] = None, image_size: Optional
     from gankit.data import DATASETS
 
     entry = DATASETS.get(dataset)
-    if dataset == "folder":
-        raise UserError("a folder has no test split to compare against; evaluate a dataset with one "
-                        "(mnist, fashion-mnist, digits, stacked-mnist, ring8, grid25)")
     args = dict(data_dir=data_dir, image_size=image_size, channels=channels)
-    test = _load(dataset, "test", **args)
-    ex = make_extractor(extractor, dataset, entry.kind, data_dir, device)
+    test = _load(dataset, "test", **args)  # a folder without train/ and test/ stops here, saying so
+    shape = dict(image_size=int(test.x.shape[-1]), channels=int(test.x.shape[1])) if test.kind == "image" else {}
+    ex = make_extractor(extractor, dataset, entry.kind, data_dir, device, **shape)
     emb = ex(test.x)
     ref = Reference(dataset=dataset, kind=test.kind, extractor=ex, test_x=test.x, test_labels=test.labels,
                     test=emb, num_classes=test.num_classes, train_shares=None, _data_args=args)

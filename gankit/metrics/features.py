@@ -1,6 +1,7 @@
 """Feature extractors: the space the distance metrics are computed in.
 
-- `classifier` (default): gankit's domain classifier of the dataset (MNIST, Fashion-MNIST, digits);
+- `classifier` (default): gankit's domain classifier of the dataset (MNIST, Fashion-MNIST, digits,
+  or a labelled `folder` with train/ and test/, trained at the model's size and channels);
   its penultimate features (128-d) for FID/KID/precision/recall, its class probabilities for the
   Inception Score and class histograms. Stacked MNIST uses the MNIST classifier on each channel
   and concatenates the three feature vectors.
@@ -25,7 +26,7 @@ from gankit.errors import UserError
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
-CLASSIFIER_DATASETS = ("mnist", "fashion-mnist", "digits")
+CLASSIFIER_DATASETS = ("mnist", "fashion-mnist", "digits", "folder")
 STACKED = "stacked-mnist"
 
 
@@ -49,18 +50,23 @@ class Extractor:
 
 
 class ClassifierExtractor(Extractor):
-    def __init__(self, dataset: str, data_dir: Optional[str] = None, device: str = "cpu"):
+    def __init__(self, dataset: str, data_dir: Optional[str] = None, device: str = "cpu",
+                 image_size: Optional[int] = None, channels: Optional[int] = None):
         from gankit.metrics.classifier import load_classifier
 
         self.stacked = dataset == STACKED
-        self.model, cinfo = load_classifier("mnist" if self.stacked else dataset, data_dir, device=device)
+        self.model, cinfo = load_classifier("mnist" if self.stacked else dataset, data_dir, device=device,
+                                            image_size=image_size, channels=channels)
         size = self.model.image_size
+        colour = "3 channels kept" if self.model.in_channels == 3 else "RGB averaged to grey"
+        extra = {"classifier_folder": cinfo["folder"], "classifier_key": cinfo["key"]} if "key" in cinfo else {}
         super().__init__(
             name=f"classifier:{cinfo['dataset']}" + (" per channel" if self.stacked else ""),
             info={"extractor": "gankit domain classifier", "classifier_dataset": cinfo["dataset"],
                   "classifier_test_accuracy": cinfo["test_accuracy"],
                   "feature_dim": self.model.config["feature_dim"] * (3 if self.stacked else 1),
-                  "resize": f"bilinear to {size}x{size} (antialiased when shrinking), RGB averaged to grey"
+                  **extra,
+                  "resize": f"bilinear to {size}x{size} (antialiased when shrinking), {colour}"
                   + ("; each RGB channel classified as its own digit" if self.stacked else "")},
         )
 
@@ -162,8 +168,10 @@ EXTRACTORS = ("classifier", "inception")
 
 
 def make_extractor(kind: str, dataset: str, data_kind: str, data_dir: Optional[str] = None,
-                   device: str = "cpu") -> Extractor:
-    """The extractor `kind` ("classifier" or "inception") for a dataset of `data_kind`."""
+                   device: str = "cpu", image_size: Optional[int] = None,
+                   channels: Optional[int] = None) -> Extractor:
+    """The extractor `kind` ("classifier" or "inception") for a dataset of `data_kind`.
+    `image_size`, `channels`: the images' (a folder's classifier is trained at them)."""
     if data_kind == "points":
         return PointsExtractor()
     if kind == "inception":
@@ -173,4 +181,4 @@ def make_extractor(kind: str, dataset: str, data_kind: str, data_dir: Optional[s
     if dataset not in CLASSIFIER_DATASETS + (STACKED,):
         raise UserError(f"gankit has no domain classifier for dataset {dataset!r} (it has one for "
                         f"{', '.join(CLASSIFIER_DATASETS + (STACKED,))}); use --extractor inception")
-    return ClassifierExtractor(dataset, data_dir, device)
+    return ClassifierExtractor(dataset, data_dir, device, image_size, channels)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from gankit.data import DataSpec, load_dataset
 from gankit.errors import UserError
+from tests.helpers import labelled_folder
 
 
 def save(path: Path, size=(20, 12), mode="RGB", value=None, fmt=None) -> Path:
@@ -142,5 +143,61 @@ def test_refusals(tmp_path):
     with pytest.raises(UserError, match="no readable images"):
         load(tmp_path)
     save(tmp_path / "ok.png")
-    with pytest.raises(UserError, match="no split 'test'"):
+    with pytest.raises(UserError, match="no test split: put .* and held-out images in .*test"):
         load(tmp_path, split="test")
+    with pytest.raises(UserError, match="no split 'val'"):
+        load(tmp_path, split="val")
+
+
+def test_train_and_test_splits(tmp_path):
+    labelled_folder(tmp_path, n_train=4, n_test=2)
+    train, test = load(tmp_path, image_size=16), load(tmp_path, image_size=16, split="test")
+    assert train.class_names == test.class_names == ["a", "b", "c"]
+    assert train.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4 and len(train) == 12
+    assert test.labels.tolist() == [0, 0, 1, 1, 2, 2] and test.x.shape == (6, 3, 16, 16)
+    assert train.source == str(tmp_path / "train") and test.source == str(tmp_path / "test")
+    # each split reads its own folder: test/ images are not in the train split
+    assert not any(torch.equal(t, x) for t in test.x for x in train.x)
+
+
+def test_test_split_may_hold_a_subset_of_the_classes(tmp_path):
+    labelled_folder(tmp_path, n_train=2, n_test=2)
+    for f in (tmp_path / "test" / "a").iterdir():
+        f.unlink()
+    (tmp_path / "test" / "a").rmdir()
+    test = load(tmp_path, image_size=8, split="test")
+    # labels keep train/'s numbering: b is 1 and c is 2 whatever test/ holds
+    assert test.num_classes == 3 and test.class_names == ["a", "b", "c"] and test.labels.tolist() == [1, 1, 2, 2]
+
+
+def test_flat_splits_and_channels_agree_between_splits(tmp_path):
+    save(tmp_path / "train" / "a.png", mode="L")
+    save(tmp_path / "test" / "b.png", mode="L")
+    assert load(tmp_path, image_size=8).labels is None
+    assert load(tmp_path, image_size=8, split="test").x.shape == (1, 1, 8, 8)
+    save(tmp_path / "test" / "c.png", mode="RGB")  # one colour image in test/: both splits load RGB
+    assert load(tmp_path, image_size=8).x.shape == (1, 3, 8, 8)
+    assert load(tmp_path, image_size=8, split="test").x.shape == (2, 3, 8, 8)
+    assert load(tmp_path, image_size=8, channels=1).x.shape == (1, 1, 8, 8)
+
+
+def test_split_layout_refusals(tmp_path):
+    labelled_folder(tmp_path, n_train=1, n_test=1)
+    save(tmp_path / "test" / "zebra" / "1.png")
+    with pytest.raises(UserError, match=r"test/ has classes that train/ lacks \(zebra\)") as e:
+        load(tmp_path, image_size=8, split="test")
+    assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="lacks"):  # training checks it too: the labels must agree
+        load(tmp_path, image_size=8)
+    flat = tmp_path / "flat"
+    save(flat / "train" / "a" / "1.png")
+    save(flat / "test" / "1.png")
+    with pytest.raises(UserError, match="train/ has class subfolders but test/ has none"):
+        load(flat, image_size=8, split="test")
+    empty = tmp_path / "empty"
+    save(empty / "train" / "a" / "1.png")
+    (empty / "train" / "b").mkdir()
+    (empty / "train" / "b" / "junk.txt").write_text("x")
+    save(empty / "test" / "a" / "1.png")
+    with pytest.raises(UserError, match="b: no readable images in this class folder"):
+        load(empty, image_size=8)

@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+from PIL import Image
 
 from gankit.data import DataSpec, load_dataset
 from gankit.data.toy2d import sample_mixture
 from gankit.errors import UserError
 from gankit.metrics.evaluate import evaluate, format_table, quick, reference
+from tests.helpers import labelled_folder
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +88,34 @@ def test_ring8_modes_and_quality():
     assert r2["fid"] > r["fid"] and r2["recall"] < r["recall"]
 
 
-def test_folder_and_unknown_extractors_are_refused():
-    with pytest.raises(UserError, match="test split"):
-        reference("folder")
+def test_folders_without_test_split_or_labels_and_unknown_extractors_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    labelled_folder(tmp_path / "one", n_train=2, splits=("train",))
+    with pytest.raises(UserError, match="no test split: put .*test"):  # the classes alone, no test/
+        reference("folder", tmp_path / "one" / "train", 16)
+    for split in ("train", "test"):  # train/ and test/ without class subfolders
+        (tmp_path / "flat" / split).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "flat" / split / "x.png")
+    with pytest.raises(UserError, match="no class subfolders.*--extractor inception"):
+        reference("folder", tmp_path / "flat", 8)
     with pytest.raises(UserError, match="extractor"):
         reference("digits", extractor="vgg")
+
+
+def test_folder_reference_ranks_real_images_above_noise(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    data = labelled_folder(tmp_path / "data")
+    ref = reference("folder", str(data), 16, None)  # channels as the folder loads: RGB
+    assert ref.test_x.shape == (30, 3, 16, 16) and ref.num_classes == 3
+    p_info = ref.extractor.info
+    assert p_info["classifier_dataset"] == "folder" and p_info["classifier_test_accuracy"] >= 0.9
+    assert "3 channels kept" in p_info["resize"] and p_info["classifier_folder"] == str(data.resolve())
+    fresh = labelled_folder(tmp_path / "fresh", n_train=20, seed=5, splits=("train",))  # new draws, same classes
+    real = load_dataset("folder", DataSpec(data_dir=fresh / "train", image_size=16)).x
+    noise = torch.randint(0, 256, real.shape, generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    r_real, r_noise = (evaluate(ref, x, labels=torch.arange(60) // 20, seed=1, memorization=False)
+                       for x in (real, noise))
+    assert r_real["scores"]["fid"] < r_noise["scores"]["fid"] / 5
+    assert r_real["scores"]["classes_covered"] == 3 and r_real["scores"]["label_accuracy"] >= 0.9
+    assert r_real["protocol"]["reference"] == "folder test split, 30 items"
+    assert quick(ref, real)["fid"] == pytest.approx(r_real["scores"]["fid"], abs=1e-3)
