@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float, help="stop cleanly after this much wall time")
     t.add_argument("--out", help="run folder to create (default runs/<model>-<dataset>-NNN)")
     t.add_argument("--seed", type=int)
+    t.add_argument("--eval-every", type=int, metavar="N",
+                   help="every N steps score FID and classes covered on a few thousand samples and keep "
+                   "the best checkpoint (= --set eval_every=N)")
     t.add_argument("--config", help="YAML or JSON file of config keys")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable)")

@@ -36,7 +36,8 @@ def train(args: argparse.Namespace) -> None:
     model = args.model or "dcgan"
     spec = MODELS.get(model)
     flags = {"dataset": args.dataset, "data_dir": args.data_dir, "epochs": args.epochs,
-             "minutes": args.minutes, "out": args.out, "seed": args.seed}
+             "minutes": args.minutes, "out": args.out, "seed": args.seed,
+             "eval_every": getattr(args, "eval_every", None)}
     cfg = build_config(model, spec.defaults, args.config, args.set, flags)
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
@@ -57,7 +58,7 @@ def _resume(args: argparse.Namespace) -> None:
     from gankit.runs import RunFolder
     from gankit.training.loop import Trainer
 
-    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config")
+    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every")
              if getattr(args, name, None)] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
@@ -287,7 +288,7 @@ def _evaluate_run(args):
     device = resolve_device(args.device)
     G, D = G.to(device).eval(), D.to(device)
     conditional = MODELS.get(cfg.model).conditional
-    labels = labels_for(args.n, info, None, True, conditional)
+    labels = labels_for(args.n, info, None, conditional, conditional)
     fake = generate(G, args.n, cfg.z_dim, labels, args.seed)
     x = to_uint8(fake) if info.kind == "image" else fake
     result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)

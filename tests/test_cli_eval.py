@@ -16,7 +16,7 @@ def eval_run(tmp_path_factory):
     mp.setenv("GANKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
     out = tmp_path_factory.mktemp("runs") / "e"
     run_cli("train", "cdcgan", "--dataset", "digits", "--epochs", "3", "--out", out, *FAST,
-            "--set", "eval_every=20", "--set", "eval_samples=200")
+            "--eval-every", "20", "--set", "eval_samples=200")
     yield out
     mp.undo()
 

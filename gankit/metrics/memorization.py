@@ -22,19 +22,30 @@ def pixels(images: torch.Tensor) -> torch.Tensor:
     return images.reshape(len(images), -1).float().div_(255.0)
 
 
-def nearest(queries: torch.Tensor, refs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest(queries: torch.Tensor, refs: torch.Tensor, candidates: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """(distance (N,), index (N,)) of each query's nearest reference row, Euclidean.
 
-    The search uses float32 |q|^2 + |r|^2 - 2 q.r in blocks (a matrix product, fast on a CPU);
-    the winning pair's distance is then recomputed exactly in float64, so an exact copy reads 0.
+    The search computes |q|^2 + |r|^2 - 2 q.r in blocks (a matrix product, fast on a CPU); where
+    the CPU has bf16 units the product runs in bf16 and the `candidates` nearest rows it finds are
+    re-ranked exactly. The winner's distance is recomputed in float64, so an exact copy reads 0.
     """
+    from gankit.training.device import bf16_supported
+
+    low = bf16_supported(queries.device) and candidates > 0
+    dtype = torch.bfloat16 if low else torch.float32
     q, r = queries.float(), refs.float()
+    r_low = r.to(dtype)
     r_sq = (r * r).sum(dim=1)
     idx = []
     for i in range(0, len(q), BLOCK):
         qb = q[i:i + BLOCK]
-        d2 = (qb * qb).sum(dim=1, keepdim=True) + r_sq[None, :] - 2 * qb @ r.T
-        idx.append(d2.argmin(dim=1))
+        d2 = (qb * qb).sum(dim=1, keepdim=True) + r_sq[None, :] - 2 * (qb.to(dtype) @ r_low.T).float()
+        if not low:
+            idx.append(d2.argmin(dim=1))
+            continue
+        cand = d2.topk(min(candidates, len(r)), dim=1, largest=False).indices  # (B, k)
+        exact = (qb[:, None, :].double() - r[cand].double()).square().sum(dim=2)
+        idx.append(cand.gather(1, exact.argmin(dim=1, keepdim=True)).squeeze(1))
     index = torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long)
     dist = (queries.double() - refs[index].double()).norm(dim=1)
     return dist, index

@@ -50,7 +50,8 @@ def _norm2d(kind: str, ch: int) -> nn.Module:
 class DCGANGenerator(nn.Module):
     """z (N, z_dim) [+ label] -> (N, C, H, W) in [-1, 1]."""
 
-    def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int = 0):
+    def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int = 0,
+                 depth: int = 0):
         super().__init__()
         c, h, w = shape
         if h != w:
@@ -65,6 +66,8 @@ class DCGANGenerator(nn.Module):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
             ch //= 2
+            for _ in range(depth):  # more capacity at the same resolution
+                layers += [nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
         layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_dcgan_weights(self)
@@ -86,7 +89,7 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, shape: Sequence[int], width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", pack: int = 1):
+                 norm: str = "batch", pack: int = 1, depth: int = 0):
         super().__init__()
         c, h, _ = shape
         if pack > 1 and num_classes:
@@ -97,8 +100,12 @@ class DCGANDiscriminator(nn.Module):
         sn = _spectral if norm == "spectral" else (lambda m: m)
         layers: list[nn.Module] = [sn(nn.Conv2d(c, width, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
         ch = width
-        for _ in range(n - 1):
-            layers += [sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm in ("none", "spectral"))),
+        bias = norm in ("none", "spectral")
+        for i in range(n - 1):
+            for _ in range(depth if i == 0 else 0):  # more capacity at the first stage's resolution
+                layers += [sn(nn.Conv2d(ch, ch, 3, 1, 1, bias=bias)), _norm2d(norm, ch),
+                           nn.LeakyReLU(0.2, inplace=True)]
+            layers += [sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=bias)),
                        _norm2d(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
         self.net = nn.Sequential(*layers, nn.Flatten())

@@ -52,9 +52,9 @@ def _build_dcgan(spec: ModelSpec, d_norm: str):
         if data.kind == "points":  # conv nets need images; points get the MLP pair
             g = MLPGenerator(cfg.z_dim, data.shape, (128, 128, 128), num_classes=k, out="linear")
             return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k, pack=cfg.pack)
-        g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=k)
+        g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=k, depth=cfg.depth)
         d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=cfg.d_norm or d_norm,
-                               pack=cfg.pack)
+                               pack=cfg.pack, depth=cfg.depth)
         return g, d
     return build
 

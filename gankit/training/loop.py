@@ -267,7 +267,10 @@ class Trainer:
                 if self.sampler.epoch != epoch_before:
                     self._end_epoch(self.sampler.epoch, sample_every)
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
-                    self.evaluate()  # before the checkpoint, which then holds the new best_fid
+                    _, problem = self.evaluate()  # before the checkpoint, which then holds the new best_fid
+                    if problem and self._on_divergence(*problem):  # collapsed classes
+                        t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
+                        continue
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
@@ -288,9 +291,11 @@ class Trainer:
         return reason
 
     @torch.no_grad()
-    def evaluate(self) -> dict:
+    def evaluate(self) -> tuple[dict, Optional[tuple[str, int]]]:
         """Quick scores of `eval_samples` samples (fixed latents) against the test split: a
-        metrics.jsonl row with "eval": true, a log line, and `best` when the FID is the lowest."""
+        metrics.jsonl row with "eval": true, a log line, and `best` when the FID is the lowest.
+        Returns (scores, divergence problem or None): the row also passes the divergence watch,
+        which flags classes collapsed to one or two."""
         from gankit.data.base import to_uint8
         from gankit.generate import generate
         from gankit.metrics.evaluate import quick
@@ -309,14 +314,15 @@ class Trainer:
         scores = quick(self.evaluator, x, labels)
         row = {"step": self.step, "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
                "eval": True, **scores}
-        self.run.append_metrics(row)
-        best = self.best_fid is None or scores["fid"] < self.best_fid
+        problem = self.watch.check(row)
+        self.run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
+        best = not problem and (self.best_fid is None or scores["fid"] < self.best_fid)
         if best:
             self.best_fid = scores["fid"]
             self.save("best")
         shown = "  ".join(f"{k}={v}" for k, v in scores.items())
         self.run.log(f"eval at step {self.step}: {shown}{'  (best so far)' if best else ''}")
-        return scores
+        return scores, problem
 
     # --- divergence (see divergence.py)
     def _finite(self) -> bool:

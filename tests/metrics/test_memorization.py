@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from gankit.metrics import memorization as mem
@@ -16,10 +17,11 @@ def test_nearest_finds_exact_copies_at_distance_zero():
     assert d.tolist() == [0.0, 0.0, 0.0, 0.0]
 
 
-def test_nearest_agrees_with_brute_force(monkeypatch):
+@pytest.mark.parametrize("candidates", [0, 8])  # fp32 search, and bf16 search + exact re-rank
+def test_nearest_agrees_with_brute_force(monkeypatch, candidates):
     monkeypatch.setattr(mem, "BLOCK", 7)
     q, r = torch.randn(40, 5, dtype=torch.float64), torch.randn(90, 5, dtype=torch.float64)
-    d, i = mem.nearest(q, r)
+    d, i = mem.nearest(q, r, candidates)
     full = torch.cdist(q, r)
     assert torch.equal(i, full.argmin(dim=1))
     assert torch.allclose(d, full.min(dim=1).values)

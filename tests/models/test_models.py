@@ -126,3 +126,16 @@ def test_packed_mlp_discriminator_on_points(model):
     data = point_data()
     G, D = build_models(config(model, pack=2), data.info())
     assert D(torch.randn(8, 2)).shape == (4,)
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+def test_depth_adds_stride_1_blocks_to_both_networks(size):
+    data = image_data(n=8, size=size)
+    G0, D0 = build_models(config("dcgan"), data.info())
+    G1, D1 = build_models(config("dcgan", depth=2), data.info())
+    convs = lambda m: sum(isinstance(x, torch.nn.Conv2d) for x in m.modules())  # noqa: E731
+    stages = sum(isinstance(x, torch.nn.ConvTranspose2d) for x in G0.modules()) - 1
+    assert convs(G1) == convs(G0) + 2 * stages  # after each upsampling stage but the last
+    assert convs(D1) == convs(D0) + 2  # at the first stage's resolution
+    x = G1(torch.randn(4, 16))
+    assert x.shape == (4, 1, size, size) and D1(x).shape == (4,)

@@ -162,3 +162,19 @@ def test_watch_collapsed_classes_and_non_finite_numbers():
     assert reason == "non-finite d_loss, g_loss"
     assert watch.check({"step": 80, "d_loss": 0.5}, weights_finite=False)[0] == "non-finite weights"
     assert json_safe({"a": float("nan"), "b": 1.5, "c": "x"}) == {"a": None, "b": 1.5, "c": "x"}
+
+
+def test_classes_collapsing_in_an_evaluation_stop_the_run(tmp_path, monkeypatch):
+    import gankit.metrics.evaluate as ev
+
+    covered = iter([10, 9, 1])  # the third evaluation finds one class left
+    monkeypatch.setattr(ev, "quick", lambda ref, x, labels: {"fid": 5.0, "classes_covered": next(covered)})
+    data = image_data(n=64, size=8)
+    cfg = config("dcgan", out=str(tmp_path / "run"), max_steps=30, checkpoint_every=5, log_every=2, eval_every=4)
+    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()), evaluator=object())
+    with pytest.raises(Diverged, match="cover only 1 of 10 classes"):
+        trainer.train()
+    evals = [r for r in trainer.run.read_metrics() if r.get("eval")]
+    assert [r["step"] for r in evals] == [4, 8, 12] and "divergence" in evals[-1]
+    _, best = ckpt.load(trainer.run.checkpoint("best"))
+    assert best["step"] == 4  # equal FIDs later are not better, and the collapsed one never is
