@@ -60,6 +60,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | fp32
     threads: Optional[int] = None  # CPU threads (default: PyTorch's choice)
+    channels_last: bool = False  # conv models: NHWC memory layout for G, D and the batches
+    fused: bool = False  # Adam / SGD: one fused kernel per step instead of a loop over tensors
+    compile: bool = False  # torch.compile G and D for training (falls back to eager on failure)
     # run folder
     out: Optional[str] = None  # run folder (default: runs/<model>-<dataset>-NNN)
     log_every: int = 50  # steps between metrics.jsonl rows

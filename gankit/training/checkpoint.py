@@ -191,7 +191,7 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 def module_tensors(prefix: str, module: torch.nn.Module, out: dict[str, torch.Tensor]) -> None:
     for k, v in module.state_dict().items():
-        out[f"{prefix}.{k}"] = v
+        out[f"{prefix}.{k}"] = v.contiguous()  # channels_last weights are stored in NCHW order
 
 
 def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:

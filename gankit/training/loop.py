@@ -76,11 +76,24 @@ def auto_sample_every(cfg: TrainConfig, epochs: float, n: int) -> int:
 
 
 def make_optimizer(cfg: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
+    fused = {"fused": True} if cfg.fused else {}  # RMSprop has no fused kernel; it ignores the key
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2))
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), **fused)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, **fused)
     return torch.optim.RMSprop(params, lr=lr)
+
+
+def compiled(module: nn.Module) -> nn.Module:
+    """torch.compile(module), or the module itself where compiling is not possible. Errors found
+    later, while tracing the first steps, also fall back to eager code (suppress_errors)."""
+    try:
+        import torch._dynamo
+
+        torch._dynamo.config.suppress_errors = True
+        return torch.compile(module)
+    except Exception:  # no compiler for this platform or Python
+        return module
 
 
 @dataclass
@@ -115,6 +128,14 @@ class Trainer:
         self.G, self.D = build_models(cfg, data.info())
         self.G.to(self.device).train()
         self.D.to(self.device).train()
+        self.memory_format = torch.channels_last if cfg.channels_last and data.kind == "image" else None
+        if self.memory_format is not None:
+            self.G.to(memory_format=self.memory_format)
+            self.D.to(memory_format=self.memory_format)
+        # the networks the training steps call: compiled wrappers sharing G's and D's parameters,
+        # or G and D themselves; checkpoints and sampling always use G and D
+        self.g_net = compiled(self.G) if cfg.compile else self.G
+        self.d_net = compiled(self.D) if cfg.compile else self.D
         self.objective = OBJECTIVES.get(cfg.objective).build(cfg)
         self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
         self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
@@ -180,6 +201,8 @@ class Trainer:
             ckpt.load_module("G_ema", self.ema.model, t)
         self.opt_d.load_state_dict(ckpt.unflatten_optimizer("opt_d", meta["opt_d"], t))
         self.opt_g.load_state_dict(ckpt.unflatten_optimizer("opt_g", meta["opt_g"], t))
+        for opt in (self.opt_d, self.opt_g):
+            _match_layout(opt)
         torch.set_rng_state(t["rng.torch"])
         self.gen.set_state(t["rng.gen"])
         if "rng.cuda" in t and self.device.type == "cuda":
@@ -196,6 +219,8 @@ class Trainer:
     def _real_batch(self):
         idx = self.sampler.next().to(self.device)
         real = to_model_range(self.x[idx])
+        if self.memory_format is not None:
+            real = real.contiguous(memory_format=self.memory_format)
         labels = self.y[idx] if self.conditional else None
         return real, labels
 
@@ -211,9 +236,9 @@ class Trainer:
             # the last D step's fake keeps its graph: the first G step reuses it (same z), which
             # saves one generator forward pass per iteration
             with amp, torch.set_grad_enabled(last):
-                fake = self.G(self._z(len(real)), labels)
+                fake = self.g_net(self._z(len(real)), labels)
             with amp:
-                loss, s = self.objective.d_loss(self.D, real, fake.detach(), labels, self.gen)
+                loss, s = self.objective.d_loss(self.d_net, real, fake.detach(), labels, self.gen)
             self.opt_d.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_d.step()
@@ -223,8 +248,8 @@ class Trainer:
         for j in range(cfg.g_steps):
             with amp:
                 if j > 0:
-                    fake = self.G(self._z(len(fake)), labels)
-                loss, s = self.objective.g_loss(self.D, fake, labels)
+                    fake = self.g_net(self._z(len(fake)), labels)
+                loss, s = self.objective.g_loss(self.d_net, fake, labels)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
@@ -443,6 +468,15 @@ class _DeferredInterrupt:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
             self._old = None
+
+
+def _match_layout(opt: torch.optim.Optimizer) -> None:
+    """Give restored optimizer state the memory layout of its parameter. Checkpoints store NCHW;
+    a channels_last parameter with NCHW moments would pair the wrong elements in fused kernels."""
+    for p, state in opt.state.items():
+        for k, v in state.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
 def _accumulate(stats: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> None:

@@ -26,16 +26,19 @@ def _state(trainer):
     return t
 
 
-@pytest.mark.parametrize("model,precision", [("cdcgan", "fp32"), ("cdcgan", "bf16"), ("wgan-gp", "fp32"),
-                                             ("gan", "fp32")])
-def test_resume_is_bit_exact(tmp_path, model, precision):
-    """N steps, stop, resume, N more steps == 2N steps in one go, tensor for tensor."""
+@pytest.mark.parametrize("model,precision,fast", [("cdcgan", "fp32", False), ("cdcgan", "bf16", False),
+                                                  ("wgan-gp", "fp32", False), ("gan", "fp32", False),
+                                                  ("dcgan", "bf16", True)])
+def test_resume_is_bit_exact(tmp_path, model, precision, fast):
+    """N steps, stop, resume, N more steps == 2N steps in one go, tensor for tensor (also with
+    channels_last and fused optimizers)."""
     data = image_data(n=80, size=8)  # 5 batches an epoch: the run crosses epoch boundaries
     n = 7
-    whole = _trainer(tmp_path, "whole", data, model=model, precision=precision, max_steps=2 * n)
+    kw = dict(model=model, precision=precision, channels_last=fast, fused=fast)
+    whole = _trainer(tmp_path, "whole", data, max_steps=2 * n, **kw)
     whole.train()
 
-    first = _trainer(tmp_path, "split", data, model=model, precision=precision, max_steps=n)
+    first = _trainer(tmp_path, "split", data, max_steps=n, **kw)
     first.train()
     cfg, _ = RunFolder.open(tmp_path / "split").read_config()
     cfg.max_steps = 2 * n
@@ -127,3 +130,26 @@ def test_periodic_checkpoints_keep_the_newest(tmp_path):
     none_kept = _trainer(tmp_path, "keep0", data, max_steps=4, checkpoint_every=2, keep=0)
     none_kept.train()
     assert [p.name for p in none_kept.run.checkpoint_dir.iterdir()] == ["last.safetensors"]
+
+
+def test_channels_last_and_fused_train_like_the_defaults(tmp_path):
+    data = image_data(n=64, size=8)
+    plain = _trainer(tmp_path, "plain", data, model="dcgan", precision="fp32", max_steps=5)
+    fast = _trainer(tmp_path, "fast", data, model="dcgan", precision="fp32", max_steps=5,
+                    channels_last=True, fused=True)
+    assert next(p for p in fast.D.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
+    plain.train()
+    fast.train()
+    for (k, a), b in zip(plain.G.state_dict().items(), fast.G.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), k  # same maths, other kernels
+
+
+def test_compile_falls_back_to_eager_when_it_cannot_compile(monkeypatch):
+    from gankit.training import loop
+
+    def broken(module):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    m = torch.nn.Linear(2, 2)
+    assert loop.compiled(m) is m
