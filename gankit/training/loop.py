@@ -27,6 +27,7 @@ from gankit.models import MODELS
 from gankit.objectives import OBJECTIVES
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
+from gankit.training import distributed
 from gankit.training.device import autocast, resolve_device, resolve_precision
 from gankit.training.divergence import Diverged, DivergenceWatch, finite_weights, json_safe
 from gankit.training.ema import EMA
@@ -38,12 +39,16 @@ AUTO_EPOCH_IMAGES = 300_000  # epochs=None trains until D has seen about this ma
 
 class BatchSampler:
     """Shuffled batches by index; the permutation of epoch e is a pure function of (seed, e), so
-    the sampler's whole state is (epoch, pos) and resume needs nothing else."""
+    the sampler's whole state is (epoch, pos) and resume needs nothing else. Under torchrun
+    every rank walks the same batches (`bs` is the global batch) and takes its slice `rank` of
+    `world` equal parts of each."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int = 0, pos: int = 0):
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int = 0, pos: int = 0,
+                 rank: int = 0, world: int = 1):
         self.n, self.bs, self.seed = n, min(batch_size, n), seed
         self.per_epoch = n // self.bs  # the last partial batch is dropped (batch norm dislikes tiny batches)
         self.epoch, self.pos = epoch, pos
+        self.rank, self.world = rank, world
         self._perm: Optional[torch.Tensor] = None
 
     def next(self) -> torch.Tensor:
@@ -51,6 +56,9 @@ class BatchSampler:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             self._perm = torch.randperm(self.n, generator=g)
         idx = self._perm[self.pos * self.bs:(self.pos + 1) * self.bs]
+        if self.world > 1:
+            share = self.bs // self.world
+            idx = idx[self.rank * share:(self.rank + 1) * share]
         self.pos += 1
         if self.pos == self.per_epoch:
             self.epoch, self.pos, self._perm = self.epoch + 1, 0, None
@@ -117,10 +125,14 @@ class Budget:
 class Trainer:
     """Builds everything for one run from a config and a dataset, and trains it."""
 
-    def __init__(self, cfg: TrainConfig, data: Dataset, run: RunFolder, evaluator=None):
-        """`evaluator`: a metrics.evaluate.Reference for `eval_every`; built here when not given."""
-        self.cfg, self.data, self.run = cfg, data, run
-        self.device = resolve_device(cfg.device)
+    def __init__(self, cfg: TrainConfig, data: Dataset, run: RunFolder, evaluator=None, dist=None):
+        """`evaluator`: a metrics.evaluate.Reference for `eval_every`; built here when not given.
+        `dist`: this process's distributed.Dist under torchrun (its group started), else None."""
+        self.cfg, self.data, self.run, self.dist = cfg, data, run, dist
+        if dist is not None:
+            distributed.check(cfg, dist, len(data))
+            self.run = distributed.RankRun(run, dist)  # rank 0 writes, the others read
+        self.device = dist.device if dist is not None else resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -132,10 +144,18 @@ class Trainer:
         if self.memory_format is not None:
             self.G.to(memory_format=self.memory_format)
             self.D.to(memory_format=self.memory_format)
+        if dist is not None and cfg.sync_bn:  # batch statistics over the global batch
+            self.G, self.D = (distributed.sync_batchnorm(m, self.device) for m in (self.G, self.D))
         # the networks the training steps call: compiled wrappers sharing G's and D's parameters,
         # or G and D themselves; checkpoints and sampling always use G and D
         self.g_net = compiled(self.G) if cfg.compile else self.G
         self.d_net = compiled(self.D) if cfg.compile else self.D
+        # G's steps run D with its weights frozen: never through DDP, whose D would wait for
+        # gradients of its weights (G's own gradients are averaged by G's DDP)
+        self.d_frozen = self.d_net
+        if dist is not None:
+            wrap = lambda m: compiled(distributed.wrap(m, dist)) if cfg.compile else distributed.wrap(m, dist)
+            self.g_net, self.d_net = wrap(self.G), wrap(self.D)
         self.objective = OBJECTIVES.get(cfg.objective).build(cfg)
         self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
         self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
@@ -144,22 +164,30 @@ class Trainer:
         self.x = data.x.to(self.device)
         self.y = data.labels.to(self.device) if data.labels is not None else None
         self.conditional = MODELS.get(cfg.model).conditional
-        self.sampler = BatchSampler(len(data), cfg.batch_size, cfg.seed)
+        self.shard = dict(rank=dist.rank, world=dist.world_size) if dist is not None else {}
+        self.sampler = BatchSampler(len(data), cfg.batch_size, cfg.seed, **self.shard)
         if self.sampler.bs % cfg.pack:
             raise UserError(f"the dataset has only {len(data)} items, fewer than batch_size, and "
                             f"that is not a multiple of pack={cfg.pack}; lower batch_size")
-        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)  # z and eps
+        rank = dist.rank if dist is not None else 0
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1 + rank)  # z and eps
+        if rank:  # other noise (dropout) differs per rank too; rank 0's is a lone process's
+            torch.manual_seed(cfg.seed + 1 + rank)
         self.step, self.elapsed = 0, 0.0
         self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row
         self.budget = Budget(auto_epochs(cfg, len(data)), cfg.max_steps, cfg.minutes)
         self.watch = DivergenceWatch(cfg, data.info().num_classes)
         self.rollbacks = 0  # on_divergence=rollback: how many so far (saved in checkpoints)
         self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, data.info(), self.device)
-        self.evaluator = evaluator if evaluator is not None or not cfg.eval_every else eval_reference(cfg)
+        self.evaluator = evaluator
+        if evaluator is None and cfg.eval_every and (dist is None or dist.main):  # rank 0 evaluates
+            self.evaluator = eval_reference(cfg)
         self.best_fid: Optional[float] = None  # the lowest FID of the quick evaluations so far
 
     # --- checkpoints
-    def state_tensors(self) -> dict[str, torch.Tensor]:
+    def state_tensors(self, together: bool = False) -> dict[str, torch.Tensor]:
+        """Everything a checkpoint holds but the optimizers. `together` (torchrun, every rank
+        calls it): ranks > 0 add their RNG states and stats as "rank<r>.rng.*", "rank<r>.stats.*"."""
         t: dict[str, torch.Tensor] = {}
         ckpt.module_tensors("G", self.G, t)
         ckpt.module_tensors("D", self.D, t)
@@ -171,16 +199,23 @@ class Trainer:
             t["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         for k, v in self.stats.items():  # a half-filled logging interval resumes where it was
             t[f"stats.{k}"] = torch.as_tensor(v, dtype=torch.float32)
+        if together:
+            mine = {k: v.detach().cpu() for k, v in t.items() if k.startswith(("rng.", "stats."))}
+            for r, theirs in enumerate(self.dist.gather(mine)):
+                t.update({f"rank{r}.{k}": v for k, v in theirs.items()} if r else {})
         return t
 
     def save(self, which: str = "last") -> bool:
         """Write checkpoint `which`; periodic ones are also kept as step_NNNNNNNN (newest `keep`).
         Weights that are not finite are never written (the previous checkpoint is the good one):
         then this logs why and returns False."""
-        if not self._finite():
+        together = self.dist is not None and which != "best"  # best: rank 0 alone, in evaluate
+        if not self._finite(together):
             self.run.log(f"checkpoint {which} not written at step {self.step}: the weights are not finite")
             return False
-        t = self.state_tensors()
+        t = self.state_tensors(together)
+        if self.dist is not None and not self.dist.main:
+            return True
         meta = {
             "step": self.step, "epoch": self.sampler.epoch, "pos": self.sampler.pos,
             "elapsed": self.elapsed, "config": self.cfg.to_dict(), "best_fid": self.best_fid,
@@ -188,10 +223,20 @@ class Trainer:
             "opt_g": ckpt.flatten_optimizer("opt_g", self.opt_g, t),
             "rollbacks": self.rollbacks,
         }
-        ckpt.save(self.run.checkpoint(which), t, meta)
-        if which == "last" and self.step % self.cfg.checkpoint_every == 0:
-            ckpt.keep_step_copy(self.run.checkpoint(which), self.step, self.cfg.keep)
+        if self.dist is not None:
+            meta["world_size"] = self.dist.world_size
+
+        def write():
+            ckpt.save(self.run.checkpoint(which), t, meta)
+            if which == "last" and self.step % self.cfg.checkpoint_every == 0:
+                ckpt.keep_step_copy(self.run.checkpoint(which), self.step, self.cfg.keep)
+        self._main(write)
         return True
+
+    def _main(self, fn, *args):
+        """fn(*args) when training alone; under torchrun on rank 0 only, where a UserError is held
+        until the ranks next agree (then every rank raises it)."""
+        return fn(*args) if self.dist is None else self.dist.main_only(fn, *args)
 
     def restore(self, path: Path) -> None:
         t, meta = ckpt.load(path)
@@ -203,15 +248,18 @@ class Trainer:
         self.opt_g.load_state_dict(ckpt.unflatten_optimizer("opt_g", meta["opt_g"], t))
         for opt in (self.opt_d, self.opt_g):
             _match_layout(opt)
-        torch.set_rng_state(t["rng.torch"])
-        self.gen.set_state(t["rng.gen"])
-        if "rng.cuda" in t and self.device.type == "cuda":
-            torch.cuda.set_rng_state(t["rng.cuda"], self.device)
+        mine = f"rank{self.dist.rank}." if self.dist is not None and self.dist.rank else ""
+        if mine + "rng.gen" in t:  # else: a rank the run did not have before keeps its fresh seed
+            torch.set_rng_state(t[mine + "rng.torch"])
+            self.gen.set_state(t[mine + "rng.gen"])
+            if mine + "rng.cuda" in t and self.device.type == "cuda":
+                torch.cuda.set_rng_state(t[mine + "rng.cuda"], self.device)
         self.step, self.elapsed = meta["step"], meta["elapsed"]
         self.best_fid = meta.get("best_fid")
-        self.stats = {k[6:]: v.to(self.device) for k, v in t.items() if k.startswith("stats.")}
+        n = len(mine) + 6
+        self.stats = {k[n:]: v.to(self.device) for k, v in t.items() if k.startswith(mine + "stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
-                                    meta["epoch"], meta["pos"])
+                                    meta["epoch"], meta["pos"], **self.shard)
         self.rollbacks = meta.get("rollbacks", 0)
         self.watch.replay(r for r in self.run.read_metrics() if r.get("step", 0) <= self.step)
 
@@ -293,6 +341,7 @@ class Trainer:
                     self._end_epoch(self.sampler.epoch, sample_every)
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     _, problem = self.evaluate()  # before the checkpoint, which then holds the new best_fid
+                    t_last = time.perf_counter()  # evaluation time is not charged to the training budget
                     if problem and self._on_divergence(*problem):  # collapsed classes
                         t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
                         continue
@@ -338,7 +387,7 @@ class Trainer:
             x = to_uint8(x)
         scores = quick(self.evaluator, x, labels)
         row = {"step": self.step, "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
-               "eval": True, **scores}
+               "time_s": round(self.elapsed, 2), "eval": True, **scores}
         problem = self.watch.check(row)
         self.run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
         best = not problem and (self.best_fid is None or scores["fid"] < self.best_fid)
@@ -350,8 +399,10 @@ class Trainer:
         return scores, problem
 
     # --- divergence (see divergence.py)
-    def _finite(self) -> bool:
-        return finite_weights(self.G, self.D, *([self.ema.model] if self.ema else []))
+    def _finite(self, together: bool = True) -> bool:
+        """Weights, buffers and EMA finite (under torchrun, with `together`: on every rank)."""
+        ok = finite_weights(self.G, self.D, *([self.ema.model] if self.ema else []))
+        return self.dist.all_true(ok) if together and self.dist is not None else ok
 
     def _on_divergence(self, problem: str, good_until: int, final: bool = False) -> bool:
         """Log it, then stop (raise Diverged), warn (return False) or roll back (return True)."""
@@ -395,7 +446,7 @@ class Trainer:
         run.truncate_metrics(self.step)
         run.append_metrics({"step": self.step, "event": "rollback", "divergence": problem,
                             "detected_at": failed_at, "lr_d": cfg.lr_d, "lr_g": cfg.lr_g})
-        ckpt.prune(run.checkpoint_dir, cfg.keep, newer_than=self.step)  # the abandoned path
+        self._main(ckpt.prune, run.checkpoint_dir, cfg.keep, self.step)  # the abandoned path
         self.save()  # last.safetensors is now this state, so a resume continues from here
         run.log(f"rolled back to step {self.step} ({target.name}), rollback {count} of "
                 f"{cfg.max_rollbacks}; lr_d={cfg.lr_d:g} lr_g={cfg.lr_g:g}")
@@ -420,8 +471,10 @@ class Trainer:
         row = {"step": self.step,
                "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
                "images": self.step * self.sampler.bs * self.cfg.d_steps}
-        row.update({k: round(float(v / stats[f"_c_{k}"]), 6) for k, v in stats.items()
-                    if not k.startswith("_c_")})
+        means = {k: v / stats[f"_c_{k}"] for k, v in stats.items() if not k.startswith("_c_")}
+        if self.dist is not None:  # the mean over the ranks (equal shares of the global batch)
+            means = dict(zip(means, self.dist.mean(list(means.values()))))
+        row.update({k: round(float(v), 6) for k, v in means.items()})
         row["img_per_s"] = round(rate, 1)
         row["time_s"] = round(self.elapsed, 2)
         return row
@@ -430,10 +483,10 @@ class Trainer:
         # small datasets have many short epochs: grid, checkpoint and curves every sample_every
         if epoch % sample_every and epoch < self.budget.epochs:
             return
-        save_epoch_grid(self, self.run.samples_dir / f"epoch_{epoch:04d}.png")
+        self._main(save_epoch_grid, self, self.run.samples_dir / f"epoch_{epoch:04d}.png")
         self.save()
         self._plot()
-        rows = self.run.read_metrics()
+        rows = self.run.read_metrics() if self.dist is None or self.dist.main else []
         last = rows[-1] if rows else {}
         losses = "  ".join(f"{k}={last[k]:.4f}" for k in ("d_loss", "g_loss") if k in last)
         self.run.log(f"epoch {epoch} done at step {self.step}  {losses}")
@@ -441,9 +494,9 @@ class Trainer:
     def _plot(self) -> None:
         from gankit.viz import plot_losses
 
-        rows = self.run.read_metrics()
+        rows = self.run.read_metrics() if self.dist is None or self.dist.main else []
         if rows:
-            plot_losses(rows, self.run.losses_png, title=f"{self.cfg.model} on {self.cfg.dataset}")
+            self._main(plot_losses, rows, self.run.losses_png, f"{self.cfg.model} on {self.cfg.dataset}")
 
 
 class _DeferredInterrupt:
