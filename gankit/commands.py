@@ -45,17 +45,27 @@ def train(args: argparse.Namespace) -> None:
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
     build_models(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
-    evaluator = _evaluator(cfg)
-    _check_space(out)
-    run = RunFolder.create(out, cfg, data.info())
-    trainer = Trainer(cfg, data, run, evaluator)
-    _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
-    _train(trainer)
+    dist = _torchrun(cfg, len(data))  # None alone; under torchrun, checked before the group starts
+
+    def create():
+        evaluator = _evaluator(cfg)
+        _check_space(out)
+        return evaluator, RunFolder.create(out, cfg, data.info())
+    try:
+        # under torchrun rank 0 creates the folder (and holds its lock); the others wait for it
+        evaluator, run = _on_main(dist, create) or (None, RunFolder(out))
+        trainer = Trainer(cfg, data, run, evaluator, dist)
+        _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
+        _train(trainer)
+    finally:
+        if dist is not None:
+            dist.close()
 
 
 def _resume(args: argparse.Namespace) -> None:
     from gankit.config import validate
     from gankit.runs import RunFolder
+    from gankit.training.distributed import from_env
     from gankit.training.loop import Trainer
 
     extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every")
@@ -64,28 +74,48 @@ def _resume(args: argparse.Namespace) -> None:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
                         "(only --epochs or --minutes may change)")
     run = RunFolder.open(args.resume)
-    run.lock()  # before anything is read: another process may be writing here
-    run.remove_stale_temps()  # what a kill -9 in the middle of a write left behind
+    torchrun = from_env() is not None  # then rank 0 takes the folder below, once the group is up
+
+    def take():
+        run.lock()  # before anything is read: another process may be writing here
+        run.remove_stale_temps()  # what a kill -9 in the middle of a write left behind
+    if not torchrun:
+        take()
     cfg, info = run.read_config()
-    if args.epochs is not None or args.minutes is not None:
+    new_budget = args.epochs is not None or args.minutes is not None
+    if new_budget:
         # budgets are totals for the whole run; a new epoch count replaces a time budget
         if args.epochs is not None:
             cfg.epochs, cfg.minutes = args.epochs, None
         else:
             cfg.minutes = args.minutes
-        run.write_config(validate(cfg), info)
+        validate(cfg)
+        if not torchrun:
+            run.write_config(cfg, info)
     data = _training_data(cfg)
     if data.info().shape != info.shape or data.info().num_classes != info.num_classes:
         raise UserError(f"the dataset now loads as {data.info().shape} with {data.info().num_classes} "
                         f"classes, but the run was trained on {info.shape}; point --data-dir at the same data")
-    trainer = Trainer(cfg, data, run, _evaluator(cfg))
-    if run.checkpoint().is_file():
-        trainer.restore(run.checkpoint())
-        run.truncate_metrics(trainer.step)
-    else:  # killed before its first checkpoint: it starts over, and so do its metrics
-        run.truncate_metrics(0)
-    _announce(trainer, f"resuming {run.path} at step {trainer.step}")
-    _train(trainer)
+    dist = _torchrun(cfg, len(data))
+
+    def take_and_evaluator():
+        take()
+        if new_budget:
+            run.write_config(cfg, info)
+        return _evaluator(cfg)
+    try:
+        evaluator = _on_main(dist, take_and_evaluator) if torchrun else _evaluator(cfg)
+        trainer = Trainer(cfg, data, run, evaluator, dist)
+        if run.checkpoint().is_file():  # every rank loads it
+            trainer.restore(run.checkpoint())
+            trainer.run.truncate_metrics(trainer.step)
+        else:  # killed before its first checkpoint: it starts over, and so do its metrics
+            trainer.run.truncate_metrics(0)
+        _announce(trainer, f"resuming {run.path} at step {trainer.step}")
+        _train(trainer)
+    finally:
+        if dist is not None:
+            dist.close()
 
 
 def _training_data(cfg):
@@ -106,11 +136,36 @@ def _evaluator(cfg):
     return eval_reference(cfg)
 
 
+def _torchrun(cfg, n: int):
+    """Under torchrun (WORLD_SIZE > 1): this rank's Dist, its config checked for N processes and
+    then its process group started; None for a lone process."""
+    from gankit.training import distributed
+
+    dist = distributed.from_env()
+    if dist is not None:
+        distributed.check(cfg, dist, n)
+        dist.start(dist.resolve_device(cfg.device))
+    return dist
+
+
+def _on_main(dist, fn):
+    """fn() here when alone; under torchrun on rank 0 only (a UserError there ends every rank),
+    None on the others."""
+    return fn() if dist is None else dist.on_main(fn)
+
+
+def _main_rank(trainer) -> bool:
+    return trainer.dist is None or trainer.dist.main
+
+
 def _announce(trainer, line: str) -> None:
-    head = f"{line}  [{trainer.device.type}, {trainer.precision}, batch {trainer.sampler.bs}, " \
-           f"{_budget_text(trainer.budget)}]"
+    batch = f"batch {trainer.sampler.bs}"
+    if trainer.dist is not None:
+        batch += f" = {trainer.dist.world_size} processes x {trainer.sampler.bs // trainer.dist.world_size}"
+    head = f"{line}  [{trainer.device.type}, {trainer.precision}, {batch}, {_budget_text(trainer.budget)}]"
     trainer.run.log(head)
-    print(head, flush=True)
+    if _main_rank(trainer):
+        print(head, flush=True)
 
 
 def _budget_text(b) -> str:
@@ -125,11 +180,14 @@ def _train(trainer) -> None:
     try:
         reason = trainer.train()
     except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved at step {trainer.step}. "
-              f"Continue with: gankit train --resume {run.path}", file=sys.stderr)
+        if _main_rank(trainer):
+            print(f"interrupted; checkpoint saved at step {trainer.step}. "
+                  f"Continue with: gankit train --resume {run.path}", file=sys.stderr)
         sys.exit(130)
     finally:
         run.unlock()
+    if not _main_rank(trainer):
+        return
     print(f"done ({reason}). Samples: {run.samples_dir}/  curves: {run.losses_png}  "
           f"checkpoint: {run.checkpoint()}")
 

@@ -63,6 +63,7 @@ class TrainConfig:
     channels_last: bool = False  # conv models: NHWC memory layout for G, D and the batches
     fused: bool = False  # Adam / SGD: one fused kernel per step instead of a loop over tensors
     compile: bool = False  # torch.compile G and D for training (falls back to eager on failure)
+    sync_bn: bool = False  # torchrun: batch norm statistics over the global batch (SyncBatchNorm)
     # run folder
     out: Optional[str] = None  # run folder (default: runs/<model>-<dataset>-NNN)
     log_every: int = 50  # steps between metrics.jsonl rows

@@ -316,10 +316,11 @@ class Trainer:
         images_per_iter = self.sampler.bs * cfg.d_steps
         t_log, step_log = time.perf_counter(), self.step
         t_last = time.perf_counter()
-        progress = Progress(self.budget, self.step, self.sampler.per_epoch / cfg.d_steps)
+        main = self.dist is None or self.dist.main
+        progress = Progress(self.budget, self.step, self.sampler.per_epoch / cfg.d_steps, shown=main)
         sample_every = auto_sample_every(cfg, self.budget.epochs, len(self.data))
         reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
-        stop = _DeferredInterrupt()
+        stop = _DeferredInterrupt(together=self.dist is not None, shown=main)
         try:
             while reason is None and not stop.requested:
                 epoch_before = self.sampler.epoch
@@ -332,7 +333,8 @@ class Trainer:
                     row = self._metrics_row(self.stats, rate)
                     problem = self.watch.check(row, self._finite())
                     run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
-                    progress.update(self.step, row)
+                    if main:
+                        progress.update(self.step, row)
                     self.stats, t_log, step_log = {}, now, self.step
                     if problem and self._on_divergence(*problem):  # rolled back: go on from there
                         t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
@@ -340,13 +342,15 @@ class Trainer:
                 if self.sampler.epoch != epoch_before:
                     self._end_epoch(self.sampler.epoch, sample_every)
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
-                    _, problem = self.evaluate()  # before the checkpoint, which then holds the new best_fid
+                    problem = self._evaluate()  # before the checkpoint, which then holds the new best_fid
                     t_last = time.perf_counter()  # evaluation time is not charged to the training budget
                     if problem and self._on_divergence(*problem):  # collapsed classes
                         t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
                         continue
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
+                if self.dist is not None:  # the ranks stop together, on the same clock, or fail together
+                    stop.requested, self.elapsed = self.dist.agree(stop.asked, self.elapsed)
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
         finally:
             stop.restore()
@@ -354,15 +358,28 @@ class Trainer:
         if stop.requested:
             saved = self.save()
             run.log(f"interrupted at step {self.step}; {'checkpoint saved' if saved else 'nothing saved'}")
+            self._agree()
             raise KeyboardInterrupt
         if cfg.eval_every and self.step % cfg.eval_every:
-            self.evaluate()  # the end state is scored too, so `best` considers it
+            self._evaluate()  # the end state is scored too, so `best` considers it
         if not self.save():
             self._on_divergence("the weights are not finite", self.step, final=True)
-        save_epoch_grid(self, run.samples_dir / "final.png")
+        self._main(save_epoch_grid, self, run.samples_dir / "final.png")
         self._plot()
         run.log(f"stopped at step {self.step}, epoch {self.sampler.epoch}: {reason}")
+        self._agree()
         return reason
+
+    def _agree(self) -> None:
+        """Under torchrun: every rank raises the UserError that rank 0 met while writing, if any."""
+        if self.dist is not None:
+            self.dist.agree(False, self.elapsed)
+
+    def _evaluate(self) -> Optional[tuple[str, int]]:
+        """evaluate() (on rank 0 under torchrun); its divergence verdict, known to every rank."""
+        if self.dist is None:
+            return self.evaluate()[1]
+        return self.dist.share(self.dist.main_only(lambda: self.evaluate()[1]))
 
     @torch.no_grad()
     def evaluate(self) -> tuple[dict, Optional[tuple[str, int]]]:
@@ -504,18 +521,22 @@ class _DeferredInterrupt:
     then saves is a consistent state (D and G from the same step) and resume stays exact. A second
     Ctrl-C interrupts at once."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, together: bool = False, shown: bool = True):
+        """together (torchrun): Ctrl-C only sets `asked`; the ranks agree on `requested`."""
+        self.requested = self.asked = False
+        self.together, self.shown = together, shown
         self._old = None
         if threading.current_thread() is threading.main_thread():
             self._old = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self.asked:
             raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr, flush=True)
+        self.asked = True
+        self.requested = self.requested or not self.together
+        if self.shown:
+            print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+                  file=sys.stderr, flush=True)
 
     def restore(self) -> None:
         if self._old is not None:
