@@ -19,7 +19,13 @@ from pathlib import Path
 
 
 def main(jobs_file: str, out: str) -> None:
+    import faulthandler
+
     from gankit import cli
+
+    # torchrun's workers run in their own sessions: should a test time out and kill torchrun,
+    # a hung worker still ends itself (with its stack on stderr)
+    faulthandler.dump_traceback_later(150, exit=True)
 
     results = []
     for job in json.loads(Path(jobs_file).read_text()):
