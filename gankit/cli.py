@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="YAML or JSON file of config keys")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable)")
+    t.add_argument("--keep", type=int, metavar="K",
+                   help="periodic step checkpoints kept besides last and best (= --set keep=K)")
+    t.add_argument("--on-divergence", choices=["stop", "rollback", "warn"],
+                   help="what a diverged run does (= --set on_divergence=...; default stop)")
     t.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly")
 
     s = sub.add_parser("sample", help="draw samples from a trained run into an .npz file")

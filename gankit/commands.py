@@ -37,7 +37,8 @@ def train(args: argparse.Namespace) -> None:
     spec = MODELS.get(model)
     flags = {"dataset": args.dataset, "data_dir": args.data_dir, "epochs": args.epochs,
              "minutes": args.minutes, "out": args.out, "seed": args.seed,
-             "eval_every": getattr(args, "eval_every", None)}
+             "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
+             "on_divergence": getattr(args, "on_divergence", None)}
     cfg = build_config(model, spec.defaults, args.config, args.set, flags)
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
@@ -68,7 +69,7 @@ def _resume(args: argparse.Namespace) -> None:
     from gankit.training.distributed import from_env
     from gankit.training.loop import Trainer
 
-    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every")
+    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence")
              if getattr(args, name, None)] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "

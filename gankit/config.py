@@ -55,6 +55,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum
     d_steps: int = 1  # discriminator steps per generator step (k in Goodfellow et al.)
     g_steps: int = 1  # generator steps per iteration
+    fresh_z: bool = False  # every G step draws new latents (else the first reuses the last D step's fake)
     ema: float = 0.999  # decay of the EMA of G's weights used for sampling; 0 turns it off
     # machine
     device: str = "auto"  # auto | cpu | cuda | cuda:N

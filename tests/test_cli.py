@@ -162,3 +162,13 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path, capsys):
         holder.stdout.close()
     run_cli("train", "--resume", out)
     assert "resuming" in capsys.readouterr().out
+
+
+def test_flags_for_evaluation_and_reliability_keys(tmp_path):
+    import json
+
+    out = tmp_path / "r"
+    run_cli("train", "gan", "--dataset", "ring8", "--out", out, "--keep", "1", "--on-divergence", "warn",
+            "--eval-every", "7", *FAST, "--set", "max_steps=8")
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert (cfg["keep"], cfg["on_divergence"], cfg["eval_every"]) == (1, "warn", 7)

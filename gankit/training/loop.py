@@ -282,8 +282,8 @@ class Trainer:
             real, labels = self._real_batch()
             last = k == cfg.d_steps - 1
             # the last D step's fake keeps its graph: the first G step reuses it (same z), which
-            # saves one generator forward pass per iteration
-            with amp, torch.set_grad_enabled(last):
+            # saves one generator forward pass per iteration (unless fresh_z asks for new latents)
+            with amp, torch.set_grad_enabled(last and not cfg.fresh_z):
                 fake = self.g_net(self._z(len(real)), labels)
             with amp:
                 loss, s = self.objective.d_loss(self.d_net, real, fake.detach(), labels, self.gen)
@@ -295,7 +295,7 @@ class Trainer:
         self.D.requires_grad_(False)  # G's step needs gradients through D, not for D
         for j in range(cfg.g_steps):
             with amp:
-                if j > 0:
+                if j > 0 or cfg.fresh_z:
                     fake = self.g_net(self._z(len(fake)), labels)
                 loss, s = self.objective.g_loss(self.d_net, fake, labels)
             self.opt_g.zero_grad(set_to_none=True)

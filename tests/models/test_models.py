@@ -131,7 +131,7 @@ def test_packed_mlp_discriminator_on_points(model):
 @pytest.mark.parametrize("size", [8, 28, 32])
 def test_depth_adds_stride_1_blocks_to_both_networks(size):
     data = image_data(n=8, size=size)
-    G0, D0 = build_models(config("dcgan"), data.info())
+    G0, D0 = build_models(config("dcgan", depth=0), data.info())
     G1, D1 = build_models(config("dcgan", depth=2), data.info())
     convs = lambda m: sum(isinstance(x, torch.nn.Conv2d) for x in m.modules())  # noqa: E731
     stages = sum(isinstance(x, torch.nn.ConvTranspose2d) for x in G0.modules()) - 1

@@ -153,3 +153,14 @@ def test_compile_falls_back_to_eager_when_it_cannot_compile(monkeypatch):
     monkeypatch.setattr(torch, "compile", broken)
     m = torch.nn.Linear(2, 2)
     assert loop.compiled(m) is m
+
+
+@pytest.mark.parametrize("fresh_z,g_steps,calls", [(False, 1, 1), (True, 1, 2), (False, 2, 2), (True, 2, 3)])
+def test_g_steps_reuse_the_d_steps_fake_unless_fresh_z(tmp_path, fresh_z, g_steps, calls):
+    trainer = _trainer(tmp_path, "r", image_data(n=64, size=8), model="dcgan", fresh_z=fresh_z, g_steps=g_steps)
+    seen = []
+    trainer.G.register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
+    trainer.iteration({})
+    assert len(seen) == calls
+    # the D step's fake carries a graph only when the first G step reuses it
+    assert seen[0] is (not fresh_z)
