@@ -321,31 +321,18 @@ def evaluate(args: argparse.Namespace) -> None:
 
 def _evaluate_run(args):
     from gankit.data.base import to_model_range, to_uint8
-    from gankit.generate import default_checkpoint, generate, labels_for
+    from gankit.generate import generate, labels_for, load_models
     from gankit.metrics.discriminator import accuracy
     from gankit.metrics.evaluate import evaluate as score, reference
     from gankit.models import MODELS
-    from gankit.runs import RunFolder
-    from gankit.training import checkpoint as ckpt
-    from gankit.training.device import resolve_device
-    from gankit.training.loop import build_models
 
     if args.dataset:
         raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
     if args.n < 10:
         raise UserError("--n must be at least 10")
-    run = RunFolder.open(args.run)
-    cfg, info = run.read_config()
-    which = args.checkpoint or default_checkpoint(run)
+    G, D, cfg, info, meta = load_models(args.run, args.checkpoint, args.device)
     ref = reference(cfg.dataset, args.data_dir or cfg.data_dir, cfg.image_size, cfg.channels,
                     args.extractor, args.device)
-    G, D = build_models(cfg, info)
-    tensors, meta = ckpt.load(run.checkpoint(which))
-    ema = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
-    ckpt.load_module(ema, G, tensors)
-    ckpt.load_module("D", D, tensors)
-    device = resolve_device(args.device)
-    G, D = G.to(device).eval(), D.to(device)
     conditional = MODELS.get(cfg.model).conditional
     labels = labels_for(args.n, info, None, conditional, conditional)
     fake = generate(G, args.n, cfg.z_dim, labels, args.seed)
@@ -354,10 +341,11 @@ def _evaluate_run(args):
     real = to_model_range(ref.test_x) if info.kind == "image" else ref.test_x
     d = accuracy(D, cfg.loss, real, fake, ref.test_labels if conditional else None, labels, cfg.batch_size)
     result["scores"].update(d_acc_real=d["d_acc_real"], d_acc_fake=d["d_acc_fake"])
-    result["protocol"].update(run=str(run.path), checkpoint=which, step=meta.get("step"), model=cfg.model,
-                              generator="EMA" if ema == "G_ema" else "raw",
+    run_dir = Path(args.run)
+    result["protocol"].update(run=str(run_dir), checkpoint=meta["checkpoint"], step=meta.get("step"),
+                              model=cfg.model, generator="EMA" if meta["ema"] else "raw",
                               d_threshold=d["d_threshold"])
-    return result, ref, x, run.path
+    return result, ref, x, run_dir
 
 
 def report(args: argparse.Namespace) -> None:

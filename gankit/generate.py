@@ -21,18 +21,29 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.device import resolve_device
 
 
-def load_generator(run_path: str | Path, which: Optional[str] = None, device: str = "cpu",
-                   ema: bool = True) -> tuple[nn.Module, object, DataInfo]:
-    """(G in eval mode, TrainConfig, DataInfo). Uses the EMA weights when the run kept them."""
+def load_models(run_path: str | Path, which: Optional[str] = None, device: str = "cpu",
+                ema: bool = True) -> tuple[nn.Module, nn.Module, object, DataInfo, dict]:
+    """(G in eval mode, D, TrainConfig, DataInfo, checkpoint metadata plus "checkpoint": the name
+    read and "ema": whether G holds the EMA weights). `which`: best or last (default: best if kept)."""
     from gankit.training.loop import build_models
 
     run = RunFolder.open(run_path)
     cfg, info = run.read_config()
-    G, _ = build_models(cfg, info)
-    tensors, _meta = ckpt.load(run.checkpoint(which or default_checkpoint(run)))
-    prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
-    ckpt.load_module(prefix, G, tensors)
-    return G.to(resolve_device(device)).eval(), cfg, info
+    G, D = build_models(cfg, info)
+    which = which or default_checkpoint(run)
+    tensors, meta = ckpt.load(run.checkpoint(which))
+    use_ema = ema and any(k.startswith("G_ema.") for k in tensors)
+    ckpt.load_module("G_ema" if use_ema else "G", G, tensors)
+    ckpt.load_module("D", D, tensors)
+    device = resolve_device(device)
+    return G.to(device).eval(), D.to(device), cfg, info, {**meta, "checkpoint": which, "ema": use_ema}
+
+
+def load_generator(run_path: str | Path, which: Optional[str] = None, device: str = "cpu",
+                   ema: bool = True) -> tuple[nn.Module, object, DataInfo]:
+    """(G in eval mode, TrainConfig, DataInfo). Uses the EMA weights when the run kept them."""
+    G, _, cfg, info, _ = load_models(run_path, which, device, ema)
+    return G, cfg, info
 
 
 def default_checkpoint(run: RunFolder) -> str:

@@ -14,7 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from gankit.metrics.evaluate import METRICS, _fmt
+from gankit.metrics.evaluate import class_shares, metric_rows
 from gankit.runs import RunFolder
 
 
@@ -24,15 +24,10 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _table(result: dict) -> str:
-    scores, floor = result["scores"], result.get("floor", {})
-    rows = []
-    for key, (label, better) in METRICS.items():
-        if key in scores:
-            rows.append(f"<tr><td>{html.escape(label)}</td><td>{_fmt(scores[key])}</td>"
-                        f"<td>{_fmt(floor.get(key))}</td><td>{better}</td></tr>")
-    if "histogram" in scores:
-        shares = " ".join(f"{100 * s:.1f}" for s in scores["histogram"])
-        rows.append(f'<tr><td>class shares (%)</td><td colspan="3">{shares}</td></tr>')
+    rows = [f"<tr><td>{html.escape(label)}</td><td>{value}</td><td>{floor}</td><td>{better}</td></tr>"
+            for _, label, value, floor, better in metric_rows(result)]
+    if "histogram" in result["scores"]:
+        rows.append(f'<tr><td>class shares (%)</td><td colspan="3">{class_shares(result["scores"])}</td></tr>')
     m = result.get("memorization")
     if m:
         for space in ("pixel", "feature"):

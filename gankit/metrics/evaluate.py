@@ -213,6 +213,19 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def metric_rows(result: dict) -> list[tuple[str, str, str, str, str]]:
+    """(key, label, value, floor, better) of each metric the result holds, in METRICS order, the
+    numbers formatted; shared by the terminal table and the HTML report."""
+    scores, floor = result["scores"], result.get("floor", {})
+    return [(key, label, _fmt(scores[key]), _fmt(floor.get(key)), better)
+            for key, (label, better) in METRICS.items() if key in scores]
+
+
+def class_shares(scores: dict) -> str:
+    """The class histogram as percentages, or "" when the scores have none."""
+    return " ".join(f"{100 * s:.1f}" for s in scores.get("histogram", []))
+
+
 def format_table(result: dict) -> str:
     """The evaluation as lines a person reads: protocol, then metric / value / floor / better."""
     p = result["protocol"]
@@ -224,17 +237,13 @@ def format_table(result: dict) -> str:
              f"  resizing:  {p.get('resize')}",
              "",
              f"  {'metric':26s} {'value':>10s} {'floor':>10s}  better"]
-    scores, floor = result["scores"], result.get("floor", {})
-    for key, (label, better) in METRICS.items():
-        if key not in scores:
-            continue
-        v = _fmt(scores[key])
+    scores = result["scores"]
+    for key, label, v, floor, better in metric_rows(result):
         if f"{key}_std" in scores:
             v += f" +-{scores[key + '_std']:.4f}" if key == "kid" else f" +-{scores[key + '_std']:.2f}"
-        lines.append(f"  {label:26s} {v:>10s} {_fmt(floor.get(key)):>10s}  {better}")
+        lines.append(f"  {label:26s} {v:>10s} {floor:>10s}  {better}")
     if "histogram" in scores:
-        h = " ".join(f"{100 * s:.1f}" for s in scores["histogram"])
-        lines.append(f"  class shares (%): {h}")
+        lines.append(f"  class shares (%): {class_shares(scores)}")
     m = result.get("memorization")
     if m:
         for space in ("pixel", "feature"):
