@@ -1,7 +1,7 @@
 """TrainConfig: every setting of a training run in one typed object, saved in the run folder.
 
 Precedence, lowest first: the dataclass defaults below, the model's own defaults (its registry
-entry), a `--config` file (YAML or JSON), `--set key=value` overrides, then explicit flags
+entry, with any it keeps for the chosen dataset), a `--config` file (YAML or JSON), `--set key=value` overrides, then explicit flags
 (--dataset, --epochs, --minutes, ...). Validation turns every mistake into a one-line UserError.
 """
 
@@ -14,7 +14,7 @@ import math
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
@@ -207,14 +207,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
-                 sets: list[str], flags: dict[str, Any]) -> TrainConfig:
-    """Merge, in order: defaults, model defaults, config file, --set, explicit flags."""
-    merged: dict[str, Any] = dict(model_defaults)
-    if file:
-        merged.update(load_file(file))
-    merged.update(parse_set(sets))
-    merged.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
+def build_config(model: str, model_defaults: Union[dict[str, Any], Callable[[str], dict[str, Any]]],
+                 file: Optional[str], sets: list[str], flags: dict[str, Any]) -> TrainConfig:
+    """Merge, in order: defaults, model defaults, config file, --set, explicit flags.
+    `model_defaults` may be a function of the dataset name (ModelSpec.defaults_for)."""
+    user: dict[str, Any] = load_file(file) if file else {}
+    user.update(parse_set(sets))
+    user.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
+    if callable(model_defaults):
+        model_defaults = model_defaults(str(user.get("dataset") or TrainConfig.dataset))
+    merged: dict[str, Any] = {**model_defaults, **user}
     merged["model"] = model
     return validate(TrainConfig(**merged))
 

@@ -63,9 +63,9 @@ ADAM_DCGAN = dict(optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999
 
 
 def _register_all() -> None:
-    def reg(name, description, conditional, kinds, make_build, **defaults):
+    def reg(name, description, conditional, kinds, make_build, per_dataset=None, **defaults):
         spec = ModelSpec(name, description, build=None, conditional=conditional, kinds=kinds,
-                         defaults=defaults)
+                         defaults=defaults, dataset_defaults=per_dataset or {})
         spec.build = make_build(spec)
         MODELS.register(name, spec)
 
@@ -78,10 +78,15 @@ def _register_all() -> None:
     # two G steps per D step: in 5-minute MNIST runs the class shares were twice as even (KL to
     # uniform 0.057 vs 0.107) at the same sample quality; depth 1 (a stride-1 conv block after
     # G's first upsampling and at D's first resolution): FID 7.7 against 11.0 and KL 0.033 against
-    # 0.060 after 5 minutes, though each image costs twice the FLOPs (README, "Measured")
-    reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-4, 0.5), 2 G steps per D step, depth 1",
+    # 0.060 after 5 minutes, though each image costs twice the FLOPs; Adam at 2e-3 (ten times the
+    # paper's rate) on batches of 32: FID 2.2 against 7.1 after 5 minutes, 5.8 against 15.5 after
+    # 90 s on MNIST (README, "Measured"). On the 1,797 digits, trained for 200 epochs, that rate lets
+    # D memorise the set and win (FID 3.0 against 1.9), so digits keeps the paper's 2e-4 and 64.
+    reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-3, 0.5) on batches of 32, "
+        "2 G steps per D step, depth 1",
         False, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", g_steps=2, depth=1,
-        **ADAM_DCGAN)
+        per_dataset={"digits": dict(lr_d=2e-4, lr_g=2e-4, batch_size=64)},
+        **{**ADAM_DCGAN, "lr_d": 2e-3, "lr_g": 2e-3}, batch_size=32)
     reg("cdcgan", "conditional DCGAN: label into G, projection discriminator",
         True, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", **ADAM_DCGAN)
     reg("wgan", "WGAN (Arjovsky 2017): DCGAN critic, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",

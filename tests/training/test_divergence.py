@@ -83,7 +83,7 @@ def test_rollback_reloads_halves_the_rates_and_finishes(tmp_path, monkeypatch):
 
 
 def test_rollback_gives_up(tmp_path, monkeypatch):
-    trainer = _trainer(tmp_path, on_divergence="rollback", max_rollbacks=2)
+    trainer = _trainer(tmp_path, on_divergence="rollback", max_rollbacks=2, lr_d=2e-4)
     _poison_at(trainer, monkeypatch, 13, times=99)
     with pytest.raises(Diverged, match="after 2 rollbacks; giving up"):
         trainer.train()
