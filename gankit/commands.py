@@ -39,7 +39,7 @@ def train(args: argparse.Namespace) -> None:
              "minutes": args.minutes, "out": args.out, "seed": args.seed,
              "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
              "on_divergence": getattr(args, "on_divergence", None)}
-    cfg = build_config(model, spec.defaults_for, args.config, args.set, flags)
+    cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults)
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
     data = _training_data(cfg)

@@ -1,8 +1,9 @@
 """TrainConfig: every setting of a training run in one typed object, saved in the run folder.
 
 Precedence, lowest first: the dataclass defaults below, the model's own defaults (its registry
-entry, with any it keeps for the chosen dataset), a `--config` file (YAML or JSON), `--set key=value` overrides, then explicit flags
-(--dataset, --epochs, --minutes, ...). Validation turns every mistake into a one-line UserError.
+entry, with those it keeps for the chosen dataset), a `--config` file (YAML or JSON), `--set
+key=value` overrides, then explicit flags (--dataset, --epochs, --minutes, ...). Validation turns
+every mistake into a one-line UserError.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional
 
 import yaml
 
@@ -207,16 +208,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def build_config(model: str, model_defaults: Union[dict[str, Any], Callable[[str], dict[str, Any]]],
-                 file: Optional[str], sets: list[str], flags: dict[str, Any]) -> TrainConfig:
-    """Merge, in order: defaults, model defaults, config file, --set, explicit flags.
-    `model_defaults` may be a function of the dataset name (ModelSpec.defaults_for)."""
+def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
+                 sets: list[str], flags: dict[str, Any],
+                 dataset_defaults: Optional[dict[str, dict[str, Any]]] = None) -> TrainConfig:
+    """Merge, in order: defaults, model defaults (with `dataset_defaults[dataset]` over them, for
+    the dataset the user's sources name), config file, --set, explicit flags."""
     user: dict[str, Any] = load_file(file) if file else {}
     user.update(parse_set(sets))
     user.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
-    if callable(model_defaults):
-        model_defaults = model_defaults(str(user.get("dataset") or TrainConfig.dataset))
-    merged: dict[str, Any] = {**model_defaults, **user}
+    dataset = str(user.get("dataset") or TrainConfig.dataset)
+    merged: dict[str, Any] = {**model_defaults, **(dataset_defaults or {}).get(dataset, {}), **user}
     merged["model"] = model
     return validate(TrainConfig(**merged))
 

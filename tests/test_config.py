@@ -23,14 +23,14 @@ def test_precedence_defaults_model_file_set_flags(tmp_path):
 def test_model_defaults_for_the_chosen_dataset(tmp_path):
     """dcgan keeps its measured settings for digits; every user source still wins over them."""
     spec = MODELS.get("dcgan")
-    mnist = build_config("dcgan", spec.defaults_for, None, [], {"dataset": "mnist"})
-    digits = build_config("dcgan", spec.defaults_for, None, [], {})  # digits is the default dataset
+    mnist = build_config("dcgan", spec.defaults, None, [], {"dataset": "mnist"}, spec.dataset_defaults)
+    digits = build_config("dcgan", spec.defaults, None, [], {}, spec.dataset_defaults)  # digits: the default
     assert (mnist.lr_d, mnist.batch_size) == (spec.defaults["lr_d"], spec.defaults["batch_size"])
     assert (digits.lr_d, digits.lr_g, digits.batch_size) == (2e-4, 2e-4, 64) != (mnist.lr_d, mnist.lr_g, mnist.batch_size)
     assert digits.g_steps == mnist.g_steps == 2  # the rest of the model's defaults hold on digits
     f = tmp_path / "c.yaml"
     f.write_text("dataset: digits\nlr_d: 0.001\n")
-    cfg = build_config("dcgan", spec.defaults_for, str(f), ["batch_size=16"], {})
+    cfg = build_config("dcgan", spec.defaults, str(f), ["batch_size=16"], {}, spec.dataset_defaults)
     assert (cfg.lr_d, cfg.lr_g, cfg.batch_size) == (0.001, 2e-4, 16)  # the file names the dataset too
 
 

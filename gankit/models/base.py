@@ -52,6 +52,3 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # dataset name -> defaults that replace `defaults` there (the settings measured best on it)
     dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def defaults_for(self, dataset: str) -> dict[str, Any]:
-        return {**self.defaults, **self.dataset_defaults.get(dataset, {})}
