@@ -8,8 +8,8 @@ here runs and training is the single process it always was. Under torchrun:
   disjoint slice of each batch (batch_size / N images);
 - each rank's noise is its own: the z/eps generator is seeded seed + 1 + rank (rank 0 draws what a
   single process draws) and ranks > 0 reseed the global RNG (dropout) with seed + 1 + rank;
-- G and D are wrapped in DDP; G's step runs the bare D (its weights are frozen then, so DDP's D
-  must not expect gradients); `sync_bn` swaps every BatchNorm for `SyncBatchNorm` (gankit's own on
+- G and D are wrapped in DDP; G's step runs D through its wrapper with D's weights frozen (G's
+  gradients are averaged by G's DDP, D gets none); `sync_bn` swaps every BatchNorm for `SyncBatchNorm` (gankit's own on
   CPU, where PyTorch's needs a GPU), so batch statistics are those of the global batch;
 - rank 0 alone writes the run folder (log, metrics averaged over the ranks, grids, evaluation,
   checkpoints with every rank's RNG state) and holds its lock; the others only read it, so a

@@ -150,9 +150,6 @@ class Trainer:
         # or G and D themselves; checkpoints and sampling always use G and D
         self.g_net = compiled(self.G) if cfg.compile else self.G
         self.d_net = compiled(self.D) if cfg.compile else self.D
-        # G's steps run D with its weights frozen: never through DDP, whose D would wait for
-        # gradients of its weights (G's own gradients are averaged by G's DDP)
-        self.d_frozen = self.d_net
         if dist is not None:
             wrap = lambda m: compiled(distributed.wrap(m, dist)) if cfg.compile else distributed.wrap(m, dist)
             self.g_net, self.d_net = wrap(self.G), wrap(self.D)
@@ -403,8 +400,8 @@ class Trainer:
         if self.data.kind == "image":
             x = to_uint8(x)
         scores = quick(self.evaluator, x, labels)
-        row = {"step": self.step, "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
-               "time_s": round(self.elapsed, 2), "eval": True, **scores}
+        row = {"step": self.step, "epoch": self._epoch_progress(), "time_s": round(self.elapsed, 2),
+               "eval": True, **scores}
         problem = self.watch.check(row)
         self.run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
         best = not problem and (self.best_fid is None or scores["fid"] < self.best_fid)
@@ -484,9 +481,13 @@ class Trainer:
             return path
         return None
 
+    def _epoch_progress(self) -> float:
+        """Epochs done, with the current one's fraction (4 decimals), for metrics rows."""
+        return round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4)
+
     def _metrics_row(self, stats: dict[str, torch.Tensor], rate: float) -> dict:
         row = {"step": self.step,
-               "epoch": round(self.sampler.epoch + self.sampler.pos / self.sampler.per_epoch, 4),
+               "epoch": self._epoch_progress(),
                "images": self.step * self.sampler.bs * self.cfg.d_steps}
         means = {k: v / stats[f"_c_{k}"] for k, v in stats.items() if not k.startswith("_c_")}
         if self.dist is not None:  # the mean over the ranks (equal shares of the global batch)
