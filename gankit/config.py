@@ -39,6 +39,7 @@ class TrainConfig:
     z_dim: int = 100
     width: int = 64  # base channel count of conv models
     depth: int = 0  # conv models: extra stride-1 3x3 conv blocks after each resolution stage of G and D
+    clusters: int = 0  # self-conditioning: unconditional G and D train on this many k-means clusters; 0: off
     pack: int = 1  # PacGAN: D judges this many samples at once (batch_size must divide by it)
     d_norm: Optional[str] = None  # conv D normalisation: batch | layer | none | spectral (None: the model's)
     objective: str = "gan"  # gan | wgan | wgan-gp
@@ -97,7 +98,7 @@ CHOICES = {
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("depth", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+NON_NEGATIVE = ("depth", "clusters", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
 
 _TYPES = typing.get_type_hints(TrainConfig)
 FIELD_NAMES = [f.name for f in fields(TrainConfig)]

@@ -16,6 +16,8 @@ from torch import nn
 from gankit.data.base import DataInfo, to_uint8
 from gankit.errors import UserError
 from gankit.latent import interpolation_latents, lerp
+from gankit.latent import slerp as _slerp
+from gankit.models.selfcond import SelfConditionedG
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
 from gankit.training.device import resolve_device
@@ -132,10 +134,18 @@ def interpolation_grid(G: nn.Module, z_dim: int, info: DataInfo, conditional: bo
                        steps: int, slerp: bool, seed: int) -> torch.Tensor:
     """(rows*steps, C, H, W): each row walks between two random latents. For conditional models
     the first half of the rows walk between classes (label a -> b at a fixed z, soft one-hot),
-    the rest between latents at a fixed class."""
+    the rest between latents at a fixed class. A self-conditioned G walks from one endpoint's
+    latent and cluster to the other's (the cluster as a soft one-hot)."""
     device = next(G.parameters()).device
     g = torch.Generator().manual_seed(seed)
     z = interpolation_latents(rows, steps, z_dim, g, slerp).to(device)
+    if isinstance(G, SelfConditionedG):  # walk between the endpoints' (latent, cluster) pairs
+        (za, ca), (zb, cb) = G.split(z[::steps]), G.split(z[steps - 1::steps])
+        t = torch.linspace(0, 1, steps, device=device)
+        path = (_slerp if slerp else lerp)(za, zb, t).reshape(rows * steps, z_dim)
+        eye = torch.eye(G.num_clusters, device=device)
+        soft = lerp(eye[ca], eye[cb], t).reshape(rows * steps, G.num_clusters)
+        return G(path, soft).float().cpu()
     if not conditional:
         return G(z).float().cpu()
     k = info.num_classes

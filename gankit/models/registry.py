@@ -11,7 +11,14 @@ from gankit.registry import Registry
 MODELS: Registry[ModelSpec] = Registry("model", "gankit models")
 
 
-def _classes(spec: ModelSpec, data) -> int:
+def _classes(spec: ModelSpec, data, cfg) -> int:
+    """How many labels G and D take: the dataset's classes for conditional models, the clusters
+    for self-conditioned ones (cfg.clusters > 0), else none."""
+    if cfg.clusters:
+        if spec.conditional:
+            raise UserError(f"{spec.name} is already class-conditional; --set clusters is for "
+                            "unconditional models (dcgan, gan, wgan, wgan-gp)")
+        return cfg.clusters
     if not spec.conditional:
         return 0
     if data.num_classes < 2:
@@ -28,7 +35,7 @@ def _mlp_hidden(data, images: tuple[int, ...], points: tuple[int, ...]) -> tuple
 
 def _build_vanilla(spec: ModelSpec):
     def build(cfg, data):
-        k = _classes(spec, data)
+        k = _classes(spec, data, cfg)
         out = "linear" if data.kind == "points" else "tanh"
         g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
                          num_classes=k, act="relu", out=out)
@@ -39,6 +46,9 @@ def _build_vanilla(spec: ModelSpec):
 
 
 def _build_simple(cfg, data):
+    if cfg.clusters:
+        raise UserError("simplegan takes no labels, so it cannot self-condition; drop --set clusters "
+                        "or use dcgan")
     out = "linear" if data.kind == "points" else "sigmoid"
     g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
                      batchnorm=True, act="relu", out=out)
@@ -48,7 +58,7 @@ def _build_simple(cfg, data):
 
 def _build_dcgan(spec: ModelSpec, d_norm: str):
     def build(cfg, data):
-        k = _classes(spec, data)
+        k = _classes(spec, data, cfg)
         if data.kind == "points":  # conv nets need images; points get the MLP pair
             g = MLPGenerator(cfg.z_dim, data.shape, (128, 128, 128), num_classes=k, out="linear")
             return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k, pack=cfg.pack)

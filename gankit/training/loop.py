@@ -23,7 +23,9 @@ from gankit.config import TrainConfig
 from gankit.data import Dataset, to_model_range
 from gankit.data.base import DataInfo
 from gankit.errors import UserError
+from gankit.data.clusters import kmeans
 from gankit.models import MODELS
+from gankit.models.selfcond import SelfConditionedD, SelfConditionedG
 from gankit.objectives import OBJECTIVES
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
@@ -137,7 +139,19 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
+        t0 = time.perf_counter()
+        # the data lives on the training device as one tensor; batches are index lookups
+        self.x = data.x.to(self.device)
+        self.y = data.labels.to(self.device) if data.labels is not None else None
         self.G, self.D = build_models(cfg, data.info())
+        if cfg.clusters:  # self-conditioning: G and D train on k-means clusters instead of labels
+            found = kmeans(self.x, cfg.clusters, cfg.seed)
+            self.y = found.ids
+            self.G.prior.copy_(found.prior)
+            self.D.centers.copy_(found.centers)
+            self.run.log(f"self-conditioning on {cfg.clusters} k-means clusters of the training data "
+                         f"(shares {found.prior.min():.4f} to {found.prior.max():.4f}, "
+                         f"{time.perf_counter() - t0:.1f} s)")
         self.G.to(self.device).train()
         self.D.to(self.device).train()
         self.memory_format = torch.channels_last if cfg.channels_last and data.kind == "image" else None
@@ -157,10 +171,8 @@ class Trainer:
         self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
         self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
-        # the data lives on the training device as one tensor; batches are index lookups
-        self.x = data.x.to(self.device)
-        self.y = data.labels.to(self.device) if data.labels is not None else None
-        self.conditional = MODELS.get(cfg.model).conditional
+        self.conditional = MODELS.get(cfg.model).conditional  # labels are the data's classes
+        self.labelled = self.conditional or cfg.clusters > 0  # G and D take labels in training
         self.shard = dict(rank=dist.rank, world=dist.world_size) if dist is not None else {}
         self.sampler = BatchSampler(len(data), cfg.batch_size, cfg.seed, **self.shard)
         if self.sampler.bs % cfg.pack:
@@ -170,7 +182,8 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1 + rank)  # z and eps
         if rank:  # other noise (dropout) differs per rank too; rank 0's is a lone process's
             torch.manual_seed(cfg.seed + 1 + rank)
-        self.step, self.elapsed = 0, 0.0
+        self.step = 0
+        self.elapsed = time.perf_counter() - t0 if cfg.clusters else 0.0  # clustering is training time
         self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row
         self.budget = Budget(auto_epochs(cfg, len(data)), cfg.max_steps, cfg.minutes)
         self.watch = DivergenceWatch(cfg, data.info().num_classes)
@@ -266,7 +279,7 @@ class Trainer:
         real = to_model_range(self.x[idx])
         if self.memory_format is not None:
             real = real.contiguous(memory_format=self.memory_format)
-        labels = self.y[idx] if self.conditional else None
+        labels = self.y[idx] if self.labelled else None
         return real, labels
 
     def _z(self, n: int) -> torch.Tensor:
@@ -575,4 +588,11 @@ def build_models(cfg: TrainConfig, data: DataInfo) -> tuple[nn.Module, nn.Module
     if data.kind not in spec.kinds:
         raise UserError(f"model {cfg.model!r} works on {' or '.join(spec.kinds)} data, "
                         f"but dataset {data.name!r} is {data.kind}; `gankit models` lists models")
-    return spec.build(cfg, data)
+    if cfg.clusters and cfg.pack > 1:
+        raise UserError("pack > 1 does not work with clusters (D judges one image against its cluster); "
+                        "drop one of them")
+    G, D = spec.build(cfg, data)
+    if cfg.clusters:  # self-conditioned: the cluster prior and centres are set by the Trainer
+        G = SelfConditionedG(G, cfg.clusters)
+        D = SelfConditionedD(D, cfg.clusters, math.prod(data.shape))
+    return G, D

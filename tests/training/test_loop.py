@@ -26,15 +26,15 @@ def _state(trainer):
     return t
 
 
-@pytest.mark.parametrize("model,precision,fast", [("cdcgan", "fp32", False), ("cdcgan", "bf16", False),
-                                                  ("wgan-gp", "fp32", False), ("gan", "fp32", False),
-                                                  ("dcgan", "bf16", True)])
-def test_resume_is_bit_exact(tmp_path, model, precision, fast):
+@pytest.mark.parametrize("model,precision,fast,clusters", [
+    ("cdcgan", "fp32", False, 0), ("cdcgan", "bf16", False, 0), ("wgan-gp", "fp32", False, 0),
+    ("gan", "fp32", False, 0), ("dcgan", "bf16", True, 0), ("dcgan", "bf16", False, 4)])
+def test_resume_is_bit_exact(tmp_path, model, precision, fast, clusters):
     """N steps, stop, resume, N more steps == 2N steps in one go, tensor for tensor (also with
-    channels_last and fused optimizers)."""
+    channels_last and fused optimizers, and self-conditioned on clusters found again on resume)."""
     data = image_data(n=80, size=8)  # 5 batches an epoch: the run crosses epoch boundaries
     n = 7
-    kw = dict(model=model, precision=precision, channels_last=fast, fused=fast)
+    kw = dict(model=model, precision=precision, channels_last=fast, fused=fast, clusters=clusters)
     whole = _trainer(tmp_path, "whole", data, max_steps=2 * n, **kw)
     whole.train()
 

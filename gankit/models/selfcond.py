@@ -1,0 +1,65 @@
+"""Self-conditioning (Liu et al. 2020, "Diverse image generation via self-conditioned GANs"):
+an unconditional GAN that trains as a conditional one on k-means clusters of its training data.
+
+The clusters split the data into many small, simpler modes; D judges each image against its own
+cluster (a projection discriminator) and G is told which cluster to draw, which keeps G from
+dropping any of them. No labels are used. Outside training both networks look unconditional:
+
+- SelfConditionedG(z) draws the cluster from z itself: u = Phi(z_0) is uniform, the cluster is
+  the bucket of u in the clusters' cumulative shares, and z_0 is replaced by Phi^-1 of u's place
+  inside that bucket. The cluster then follows the data's cluster shares and the new z_0 is again
+  standard normal, independent of it, exactly the inputs G trained on. `split(z)` exposes the pair.
+- SelfConditionedD(x) assigns x to its nearest cluster centre and judges it there.
+Both still take explicit labels (cluster ids, or soft one-hots for G), as training passes them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from gankit.data.clusters import assign
+
+_EPS = 1e-6  # keeps Phi^-1 finite
+
+
+class SelfConditionedG(nn.Module):
+    def __init__(self, net: nn.Module, k: int):
+        super().__init__()
+        self.net, self.num_clusters = net, k
+        self.register_buffer("prior", torch.full((k,), 1.0 / k))  # set from the data before training
+
+    def split(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """z (N, Z) -> (z' (N, Z), cluster ids (N,)): z' is z with z_0 redrawn inside the bucket."""
+        z = z.float()
+        u = 0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2)))
+        edges = torch.cumsum(self.prior.float(), 0)
+        edges = edges / edges[-1]
+        ids = torch.searchsorted(edges, u, right=True).clamp_max(self.num_clusters - 1)
+        lo = torch.where(ids > 0, edges[(ids - 1).clamp_min(0)], torch.zeros_like(u))
+        width = (edges[ids] - lo).clamp_min(_EPS)
+        v = ((u - lo) / width).clamp(_EPS, 1 - _EPS)
+        z = z.clone()
+        z[:, 0] = math.sqrt(2) * torch.erfinv(2 * v - 1)
+        return z, ids
+
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        if labels is None:
+            z, labels = self.split(z)
+        return self.net(z, labels)
+
+
+class SelfConditionedD(nn.Module):
+    def __init__(self, net: nn.Module, k: int, dim: int):
+        super().__init__()
+        self.net, self.num_clusters = net, k
+        self.register_buffer("centers", torch.zeros(k, dim))  # set from the data before training
+
+    def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        if labels is None:
+            with torch.autocast(x.device.type, enabled=False):
+                labels = assign(x.detach().float(), self.centers.float())
+        return self.net(x, labels)
