@@ -28,6 +28,9 @@ def test_model_defaults_for_the_chosen_dataset(tmp_path):
     assert (mnist.lr_d, mnist.batch_size) == (spec.defaults["lr_d"], spec.defaults["batch_size"])
     assert (digits.lr_d, digits.lr_g, digits.batch_size) == (2e-4, 2e-4, 64) != (mnist.lr_d, mnist.lr_g, mnist.batch_size)
     assert digits.g_steps == mnist.g_steps == 2  # the rest of the model's defaults hold on digits
+    assert (mnist.clusters, digits.clusters) == (200, 0)  # self-conditioned on MNIST only
+    off = build_config("dcgan", spec.defaults, None, ["clusters=0"], {"dataset": "mnist"}, spec.dataset_defaults)
+    assert off.clusters == 0
     f = tmp_path / "c.yaml"
     f.write_text("dataset: digits\nlr_d: 0.001\n")
     cfg = build_config("dcgan", spec.defaults, str(f), ["batch_size=16"], {}, spec.dataset_defaults)
