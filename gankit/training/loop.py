@@ -23,7 +23,7 @@ from gankit.config import TrainConfig
 from gankit.data import Dataset, to_model_range
 from gankit.data.base import DataInfo
 from gankit.errors import UserError
-from gankit.data.clusters import kmeans
+from gankit.data.clusters import assign, kmeans
 from gankit.models import MODELS
 from gankit.models.selfcond import SelfConditionedD, SelfConditionedG
 from gankit.objectives import OBJECTIVES
@@ -254,6 +254,8 @@ class Trainer:
         ckpt.load_module("D", self.D, t)
         if self.ema:
             ckpt.load_module("G_ema", self.ema.model, t)
+        if self.cfg.clusters:  # the saved centres decide the clusters, whatever this machine's k-means found
+            self.y = assign(self.x, self.D.centers)
         self.opt_d.load_state_dict(ckpt.unflatten_optimizer("opt_d", meta["opt_d"], t))
         self.opt_g.load_state_dict(ckpt.unflatten_optimizer("opt_g", meta["opt_g"], t))
         for opt in (self.opt_d, self.opt_g):

@@ -120,3 +120,15 @@ def test_every_unconditional_model_that_takes_labels_trains_on_clusters(model, t
     assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
     with torch.no_grad():
         assert trainer.D(trainer.G(torch.randn(4, cfg.z_dim))).shape == (4,)
+
+
+def test_resume_takes_the_clusters_from_the_checkpoint(tmp_path):
+    data = two_kinds()
+    cfg = config("dcgan", out=str(tmp_path / "run"), clusters=2, precision="fp32", max_steps=2)
+    first = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
+    first.train()
+    again = Trainer(cfg, data, RunFolder.open(tmp_path / "run"))
+    again.D.centers.copy_(again.D.centers.flip(0))  # as if this machine's k-means numbered them otherwise
+    again.y = 1 - again.y
+    again.restore(again.run.checkpoint())
+    assert torch.equal(again.y, first.y) and torch.equal(again.D.centers, first.D.centers)
