@@ -51,21 +51,21 @@ def kmeans(x: torch.Tensor, k: int, seed: int = 0) -> Clusters:
     sub = torch.randperm(n, generator=g)[:FIT_ITEMS].to(x.device)
     v = _flat(x[sub])
     v2 = (v * v).sum(1)
-    # k-means++: each new centre is drawn with probability proportional to the squared distance
-    # to the nearest centre chosen so far
-    first = int(torch.randint(len(v), (1,), generator=g))
-    centers = [v[first]]
-    d = (v2 - 2 * (v @ centers[0]) + centers[0].dot(centers[0])).clamp_min(0)
-    for _ in range(k - 1):
-        if float(d.sum()) <= 0:  # fewer distinct items than clusters: reuse points
+    # k-means++: the first centre is uniform, each next one drawn with probability proportional
+    # to the squared distance to the nearest centre chosen so far
+    centers: list[torch.Tensor] = []
+    d = None
+    for _ in range(k):
+        if d is None or float(d.sum()) <= 0:  # the first, or fewer distinct items than clusters
             i = int(torch.randint(len(v), (1,), generator=g))
         else:
             i = int(torch.multinomial(d.cpu(), 1, generator=g))
         centers.append(v[i])
-        d = torch.minimum(d, (v2 - 2 * (v @ v[i]) + v[i].dot(v[i])).clamp_min(0))
+        new = (v2 - 2 * (v @ v[i]) + v[i].dot(v[i])).clamp_min(0)
+        d = new if d is None else torch.minimum(d, new)
     c = torch.stack(centers)
     for _ in range(ITERATIONS):
-        ids = ((c * c).sum(1) - 2 * (v @ c.T)).argmin(1)
+        ids = assign(v, c)
         count = torch.bincount(ids, minlength=k).to(v.dtype)
         sums = torch.zeros_like(c).index_add_(0, ids, v)
         c = torch.where(count[:, None] > 0, sums / count.clamp_min(1)[:, None], c)  # empty: keep

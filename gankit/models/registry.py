@@ -94,8 +94,9 @@ def _register_all() -> None:
     # D memorise the set and win (FID 3.0 against 1.9), so digits keeps the paper's 2e-4 and 64.
     # On MNIST, self-conditioning on 200 k-means clusters (models/selfcond.py): FID 1.25 against
     # 6.43 after 90 s and 0.61-0.80 against 2.5-2.9 after 5 minutes, classes more even;
-    # Fashion-MNIST, 5 minutes: 1.47 against 4.33 (README). The clusters' label weights (2.5M parameters) cost
-    # about 15% img/s at batch 32; fused Adam and channels_last win it back (same updates).
+    # Fashion-MNIST, 5 minutes: 1.47 against 4.33 (README). The clusters' label weights (2.5M
+    # parameters) cost about 15% img/s at batch 32; fused Adam and channels_last win it back (same
+    # updates).
     reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-3, 0.5) on batches of 32, "
         "2 G steps per D step, depth 1; on (Fashion-)MNIST self-conditioned on 200 k-means clusters",
         False, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", g_steps=2, depth=1,

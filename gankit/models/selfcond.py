@@ -36,12 +36,11 @@ class SelfConditionedG(nn.Module):
         """z (N, Z) -> (z' (N, Z), cluster ids (N,)): z' is z with z_0 redrawn inside the bucket."""
         z = z.float()
         u = 0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2)))
-        edges = torch.cumsum(self.prior.float(), 0)
-        edges = edges / edges[-1]
-        ids = torch.searchsorted(edges, u, right=True).clamp_max(self.num_clusters - 1)
-        lo = torch.where(ids > 0, edges[(ids - 1).clamp_min(0)], torch.zeros_like(u))
-        width = (edges[ids] - lo).clamp_min(_EPS)
-        v = ((u - lo) / width).clamp(_EPS, 1 - _EPS)
+        edges = torch.cat([self.prior.new_zeros(1), torch.cumsum(self.prior.float(), 0)])
+        edges = edges / edges[-1]  # bucket c is [edges[c], edges[c + 1])
+        ids = torch.searchsorted(edges[1:], u, right=True).clamp_max(self.num_clusters - 1)
+        width = (edges[ids + 1] - edges[ids]).clamp_min(_EPS)
+        v = ((u - edges[ids]) / width).clamp(_EPS, 1 - _EPS)
         z = z.clone()
         z[:, 0] = math.sqrt(2) * torch.erfinv(2 * v - 1)
         return z, ids
@@ -60,6 +59,6 @@ class SelfConditionedD(nn.Module):
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         if labels is None:
-            with torch.autocast(x.device.type, enabled=False):
-                labels = assign(x.detach().float(), self.centers.float())
+            with torch.autocast(x.device.type, enabled=False):  # fp32 distances: bf16 would misassign
+                labels = assign(x, self.centers)
         return self.net(x, labels)

@@ -22,8 +22,8 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.data import Dataset, to_model_range
 from gankit.data.base import DataInfo
-from gankit.errors import UserError
 from gankit.data.clusters import assign, kmeans
+from gankit.errors import UserError
 from gankit.models import MODELS
 from gankit.models.selfcond import SelfConditionedD, SelfConditionedG
 from gankit.objectives import OBJECTIVES
