@@ -20,16 +20,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gankit.data.base import to_uint8  # noqa: E402
-from gankit.generate import generate, labels_for, load_generator  # noqa: E402
+import gankit  # noqa: E402
 from gankit.metrics.evaluate import METRICS, evaluate, reference  # noqa: E402
-from gankit.models import MODELS  # noqa: E402
 
 
 def samples(run: str, n: int):
-    G, cfg, info = load_generator(run)
-    cond = MODELS.get(cfg.model).conditional
-    labels = labels_for(n, info, None, cond, cond)
-    return to_uint8(generate(G, n, cfg.z_dim, labels, seed=0)), labels, cfg
+    m = gankit.load(run)
+    labels = m.labels(n, "all") if m.conditional else None
+    return to_uint8(m.sample(n, 0, labels, as_tensor=True)), labels, m.cfg
 
 
 def main() -> None:

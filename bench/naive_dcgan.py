@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gankit.config import TrainConfig, validate  # noqa: E402
 from gankit.data.base import DataInfo  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
-from gankit.models import MODELS  # noqa: E402
+from gankit.algorithms import MODELS  # noqa: E402
 
 
 # --- torchvision-style per-item transforms, written out by hand ---------------------------------
@@ -128,8 +128,6 @@ class NaiveDCGAN:
 
     def __init__(self, x_uint8, seed: int = 0, batch_size: int = 64, num_workers: int = 0,
                  device: str = "cpu", cfg: Optional[TrainConfig] = None, labels=None):
-        from gankit.training.loop import build_models
-
         x = torch.as_tensor(x_uint8)
         if x.dim() == 3:
             x = x[:, None]
@@ -144,7 +142,8 @@ class NaiveDCGAN:
                                                   num_workers=num_workers)
         torch.manual_seed(seed)  # same seed, same initial weights as `gankit train --seed`
         info = DataInfo("naive", "image", list(x.shape[1:]), 0)
-        netG, netD = build_models(self.cfg, info)
+        nets = MODELS.get(self.cfg.model).make(self.cfg, info).networks
+        netG, netD = nets["G"], nets["D"]
         self.netG, self.netD = netG.to(self.device), netD.to(self.device)
         self.criterion = nn.BCEWithLogitsLoss()
         self.optimizerD = torch.optim.Adam(self.netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -233,12 +232,14 @@ class NaiveDCGAN:
     def samples(self, n: int, seed: int = 0) -> np.ndarray:
         """n samples as uint8 (N, H, W) (grey) or (N, H, W, C), the `gankit sample` .npz layout.
         G in eval mode (batch-norm running statistics), as gankit samples its own generators."""
-        from gankit.generate import generate, to_npz_images
+        from gankit.sampling import to_npz_images
 
         was = self.netG.training
         self.netG.eval()
         try:
-            x = generate(self.netG, n, self.nz, None, seed=seed)
+            g = torch.Generator().manual_seed(seed)  # as gankit.sampling.draw takes its latents
+            x = torch.cat([self.netG(torch.randn(min(500, n - i), self.nz, generator=g).to(self.device)).float().cpu()
+                           for i in range(0, n, 500)])
         finally:
             self.netG.train(was)
         return to_npz_images(x)

@@ -22,12 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gankit.data.base import to_uint8  # noqa: E402
-from gankit.generate import generate, labels_for, load_generator  # noqa: E402
+import gankit  # noqa: E402
 from gankit.metrics.evaluate import evaluate, reference  # noqa: E402
-from gankit.models import MODELS  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 
-IMAGE_MODELS = ["gan", "simplegan", "cgan", "dcgan", "cdcgan", "wgan", "wgan-gp"]
+IMAGE_MODELS = ["gan", "simplegan", "cgan", "dcgan", "cdcgan", "wgan", "wgan-gp", "lsgan", "hinge"]
 
 
 def train(model: str, dataset: str, data_dir: str | None, minutes: float, out: Path) -> float:
@@ -39,10 +38,9 @@ def train(model: str, dataset: str, data_dir: str | None, minutes: float, out: P
 
 
 def score(run: Path, ref, n: int) -> dict:
-    G, cfg, info = load_generator(run, "last")
-    cond = MODELS.get(cfg.model).conditional
-    labels = labels_for(n, info, None, cond, cond)
-    x = to_uint8(generate(G, n, cfg.z_dim, labels, seed=0))
+    m = gankit.load(run, "last")
+    labels = m.labels(n, "all") if m.conditional else None
+    x = to_uint8(m.sample(n, 0, labels, as_tensor=True))
     return evaluate(ref, x, labels, seed=0, memorization=False)
 
 

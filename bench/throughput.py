@@ -47,8 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gankit.config import TrainConfig, parse_set, validate  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
-from gankit.models import MODELS  # noqa: E402
+from gankit.algorithms import MODELS  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
+from gankit.algorithms import MODELS  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 from naive_dcgan import NaiveDCGAN  # noqa: E402
 
@@ -143,9 +144,9 @@ class GankitRow:
     def __init__(self, cfg: TrainConfig, data: Dataset, tmp: Path):
         self.cfg = cfg
         run = Path(tempfile.mkdtemp(prefix=f"{cfg.model}-{cfg.batch_size}-", dir=tmp)) / "run"
-        self.trainer = Trainer(cfg, data, RunFolder.create(run, cfg, data.info()))
+        self.trainer = Trainer(cfg, data, RunFolder.create(run, cfg, data.info()), MODELS.get(cfg.model))
         self.stats: dict = {}
-        self.per_iter = self.trainer.sampler.bs * cfg.d_steps
+        self.per_iter = self.trainer.sampler.bs * self.trainer.per_iteration
         # counted first: the counter's hooks can make torch.compile recompile, inside the warm-up
         flops = count_flops(lambda: self.trainer.iteration(self.stats))
         self.flops_per_image = flops / self.per_iter if flops is not None else None

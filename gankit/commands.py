@@ -26,10 +26,11 @@ def _check_writable_file(path: str, suffix: str) -> Path:
 
 
 def train(args: argparse.Namespace) -> None:
+    from gankit.algorithms import MODELS
     from gankit.config import build_config
-    from gankit.models import MODELS
     from gankit.runs import RunFolder, default_out
-    from gankit.training.loop import Trainer, build_models
+    from gankit.training import distributed
+    from gankit.training.loop import Trainer
 
     if args.resume:
         return _resume(args)
@@ -45,7 +46,7 @@ def train(args: argparse.Namespace) -> None:
     data = _training_data(cfg)
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
-    build_models(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
+    spec.make(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
     dist = _torchrun(cfg, len(data))  # None alone; under torchrun, checked before the group starts
 
     def create():
@@ -54,8 +55,8 @@ def train(args: argparse.Namespace) -> None:
         return evaluator, RunFolder.create(out, cfg, data.info())
     try:
         # under torchrun rank 0 creates the folder (and holds its lock); the others wait for it
-        evaluator, run = _on_main(dist, create) or (None, RunFolder(out))
-        trainer = Trainer(cfg, data, run, evaluator, dist)
+        evaluator, run = distributed.on_rank0_at_setup(dist, create) or (None, RunFolder(out))
+        trainer = Trainer(cfg, data, run, spec, evaluator, dist)
         _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
         _train(trainer)
     finally:
@@ -64,9 +65,10 @@ def train(args: argparse.Namespace) -> None:
 
 
 def _resume(args: argparse.Namespace) -> None:
+    from gankit.algorithms import MODELS
     from gankit.config import validate
     from gankit.runs import RunFolder
-    from gankit.training.distributed import from_env
+    from gankit.training import distributed
     from gankit.training.loop import Trainer
 
     extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence")
@@ -75,7 +77,7 @@ def _resume(args: argparse.Namespace) -> None:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
                         "(only --epochs or --minutes may change)")
     run = RunFolder.open(args.resume)
-    torchrun = from_env() is not None  # then rank 0 takes the folder below, once the group is up
+    torchrun = distributed.from_env() is not None  # then rank 0 takes the folder below, once the group is up
 
     def take():
         run.lock()  # before anything is read: another process may be writing here
@@ -105,8 +107,8 @@ def _resume(args: argparse.Namespace) -> None:
             run.write_config(cfg, info)
         return _evaluator(cfg)
     try:
-        evaluator = _on_main(dist, take_and_evaluator) if torchrun else _evaluator(cfg)
-        trainer = Trainer(cfg, data, run, evaluator, dist)
+        evaluator = distributed.on_rank0_at_setup(dist, take_and_evaluator) if torchrun else _evaluator(cfg)
+        trainer = Trainer(cfg, data, run, MODELS.get(cfg.model), evaluator, dist)
         if run.checkpoint().is_file():  # every rank loads it
             trainer.restore(run.checkpoint())
             trainer.run.truncate_metrics(trainer.step)
@@ -149,24 +151,19 @@ def _torchrun(cfg, n: int):
     return dist
 
 
-def _on_main(dist, fn):
-    """fn() here when alone; under torchrun on rank 0 only (a UserError there ends every rank),
-    None on the others."""
-    return fn() if dist is None else dist.on_main(fn)
-
-
-def _main_rank(trainer) -> bool:
-    return trainer.dist is None or trainer.dist.main
-
-
 def _announce(trainer, line: str) -> None:
+    from gankit.training import distributed
+
     batch = f"batch {trainer.sampler.bs}"
     if trainer.dist is not None:
         batch += f" = {trainer.dist.world_size} processes x {trainer.sampler.bs // trainer.dist.world_size}"
     head = f"{line}  [{trainer.device.type}, {trainer.precision}, {batch}, {_budget_text(trainer.budget)}]"
+    recipe = f"{trainer.cfg.model}: {trainer.algo.describe()}"
     trainer.run.log(head)
-    if _main_rank(trainer):
+    trainer.run.log(recipe)
+    if distributed.is_rank0(trainer.dist):
         print(head, flush=True)
+        print(recipe, flush=True)
 
 
 def _budget_text(b) -> str:
@@ -177,17 +174,19 @@ def _budget_text(b) -> str:
 
 
 def _train(trainer) -> None:
+    from gankit.training import distributed
+
     run = trainer.run
     try:
         reason = trainer.train()
     except KeyboardInterrupt:
-        if _main_rank(trainer):
+        if distributed.is_rank0(trainer.dist):
             print(f"interrupted; checkpoint saved at step {trainer.step}. "
                   f"Continue with: gankit train --resume {run.path}", file=sys.stderr)
         sys.exit(130)
     finally:
         run.unlock()
-    if not _main_rank(trainer):
+    if not distributed.is_rank0(trainer.dist):
         return
     print(f"done ({reason}). Samples: {run.samples_dir}/  curves: {run.losses_png}  "
           f"checkpoint: {run.checkpoint()}")
@@ -206,61 +205,59 @@ def _check_space(out: Path) -> None:
 
 
 def sample(args: argparse.Namespace) -> None:
-    from gankit.generate import generate, labels_for, load_generator, to_npz_images
-    from gankit.models import MODELS
+    from gankit.api import load
+    from gankit.files import atomic_path
+    from gankit.sampling import labels_for
 
     out = _check_writable_file(args.out, ".npz")
     if args.n <= 0:
         raise UserError("--n must be positive")
-    G, cfg, info = load_generator(args.run, args.checkpoint, args.device, ema=not args.no_ema)
-    conditional = MODELS.get(cfg.model).conditional
-    labels = labels_for(args.n, info, args.label, args.labels == "all", conditional)
-    x = generate(G, args.n, cfg.z_dim, labels, args.seed)
-    if info.kind == "points":
+    model = load(args.run, args.checkpoint, args.device, ema=not args.no_ema)
+    labels = labels_for(args.n, model.info, args.label, args.labels == "all", model.conditional)
+    label_arg = labels if labels is not None else None
+    x = model.sample(args.n, args.seed, label_arg, as_tensor=True)
+    if model.info.kind == "points":
         arrays = {"points": x.numpy().astype(np.float32)}
     else:
+        from gankit.sampling import to_npz_images
         arrays = {"images": to_npz_images(x)}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.int64)
-    tmp = out.with_name(f".{out.stem}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
     msg = f"wrote {args.n} samples to {out}"
     if args.grid:
         grid = _check_writable_file(args.grid, ".png")
-        if info.kind == "points":
+        if model.info.kind == "points":
             from gankit.viz import plot_points
-            plot_points(x, grid, title=f"{cfg.model} samples")
+            plot_points(x, grid, title=f"{model.cfg.model} samples")
         else:
             from gankit.data.base import to_uint8
-            from gankit.viz import save_grid
             from gankit.training.snapshots import grid_columns
+            from gankit.viz import save_grid
             shown = x[:100]
-            save_grid(to_uint8(shown), grid, nrow=grid_columns(len(shown), info) if labels is not None else None)
+            save_grid(to_uint8(shown), grid, nrow=grid_columns(len(shown), model.info) if labels is not None else None)
         msg += f" and a grid to {grid}"
     print(msg)
 
 
 def interpolate(args: argparse.Namespace) -> None:
+    from gankit.api import load
     from gankit.data.base import to_uint8
-    from gankit.generate import interpolation_grid, load_generator
-    from gankit.models import MODELS
     from gankit.viz import save_grid
 
     out = _check_writable_file(args.out, ".png")
     if args.steps < 2 or args.rows < 1:
         raise UserError("--steps must be at least 2 and --rows at least 1")
-    G, cfg, info = load_generator(args.run, args.checkpoint, args.device)
-    if info.kind != "image":
-        raise UserError("interpolate draws images; this run was trained on points")
-    x = interpolation_grid(G, cfg.z_dim, info, MODELS.get(cfg.model).conditional, args.rows,
-                           args.steps, args.slerp, args.seed)
+    model = load(args.run, args.checkpoint, args.device)
+    x = model.interpolate(args.rows, args.steps, args.slerp, args.seed, as_tensor=True)
     save_grid(to_uint8(x), out, nrow=args.steps)
     print(f"wrote {args.rows} rows of {args.steps} interpolation steps to {out}")
 
 
 def models(args: argparse.Namespace) -> None:
-    from gankit.models import MODELS
+    from gankit.algorithms import MODELS
 
     for name, spec in MODELS:
         tag = " [conditional]" if spec.conditional else ""
@@ -278,74 +275,52 @@ def evaluate(args: argparse.Namespace) -> None:
     """`gankit eval RUN` or `gankit eval --samples FILE.npz --dataset NAME`."""
     import json
 
-    from gankit.metrics.evaluate import evaluate as score, format_table, reference
+    from gankit.files import write_text_atomic
+    from gankit.metrics.evaluate import format_table
 
     if bool(args.run) == bool(args.samples):
         raise UserError("pass a run folder or --samples FILE.npz (one of them)")
     json_out = _check_writable_file(args.json, ".json") if args.json else None
     nearest = _check_writable_file(args.nearest, ".png") if args.nearest else None
     if args.samples:
-        from gankit.generate import read_samples
-
-        if not args.dataset:
-            raise UserError("--samples needs --dataset NAME (whose test split to compare against)")
-        x, labels = read_samples(args.samples)
-        size = x.shape[-1] if x.dim() == 4 else None
-        ref = reference(args.dataset, args.data_dir, size, x.shape[1] if x.dim() == 4 else None,
-                        args.extractor, args.device)
-        result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)
-        result["protocol"]["source"] = str(args.samples)
-        run_dir = None
+        result = _evaluate_samples(args, nearest)
     else:
-        result, ref, x, run_dir = _evaluate_run(args)
-        nearest = nearest or run_dir / "nearest.png"
+        from gankit.api import evaluate_run
+
+        if args.dataset:
+            raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
+        if args.n < 10:
+            raise UserError("--n must be at least 10")
+        result = evaluate_run(args.run, args.n, args.checkpoint, args.extractor, args.data_dir,
+                              args.device, args.seed, not args.no_memorization, nearest)
+    print(format_table(result))
+    if args.run:
+        shown = result.get("memorization", {}).get("pairs_png")
+        print(f"wrote {Path(args.run) / 'eval.json'}" + (f" and {shown}" if shown else ""))
+    if json_out:
+        write_text_atomic(json_out, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {json_out}")
+
+
+def _evaluate_samples(args, nearest):
+    from gankit.metrics.evaluate import evaluate as score, reference
+    from gankit.sampling import read_samples
+
+    if not args.dataset:
+        raise UserError("--samples needs --dataset NAME (whose test split to compare against)")
+    x, labels = read_samples(args.samples)
+    size = x.shape[-1] if x.dim() == 4 else None
+    ref = reference(args.dataset, args.data_dir, size, x.shape[1] if x.dim() == 4 else None,
+                    args.extractor, args.device)
+    result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)
+    result["protocol"]["source"] = str(args.samples)
     if "memorization" in result and nearest:
         from gankit.metrics.memorization import pairs_grid
         from gankit.viz import save_grid
 
         save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), nearest, nrow=8)
         result["memorization"]["pairs_png"] = str(nearest)
-    print(format_table(result))
-    text = json.dumps(result, indent=2) + "\n"
-    if run_dir is not None:
-        from gankit.runs import write_text_atomic
-
-        write_text_atomic(run_dir / "eval.json", text)
-        print(f"wrote {run_dir / 'eval.json'}" + (f" and {nearest}" if "memorization" in result else ""))
-    if json_out:
-        from gankit.runs import write_text_atomic
-
-        write_text_atomic(json_out, text)
-        print(f"wrote {json_out}")
-
-
-def _evaluate_run(args):
-    from gankit.data.base import to_model_range, to_uint8
-    from gankit.generate import generate, labels_for, load_models
-    from gankit.metrics.discriminator import accuracy
-    from gankit.metrics.evaluate import evaluate as score, reference
-    from gankit.models import MODELS
-
-    if args.dataset:
-        raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
-    if args.n < 10:
-        raise UserError("--n must be at least 10")
-    G, D, cfg, info, meta = load_models(args.run, args.checkpoint, args.device)
-    ref = reference(cfg.dataset, args.data_dir or cfg.data_dir, cfg.image_size, cfg.channels,
-                    args.extractor, args.device)
-    conditional = MODELS.get(cfg.model).conditional
-    labels = labels_for(args.n, info, None, conditional, conditional)
-    fake = generate(G, args.n, cfg.z_dim, labels, args.seed)
-    x = to_uint8(fake) if info.kind == "image" else fake
-    result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)
-    real = to_model_range(ref.test_x) if info.kind == "image" else ref.test_x
-    d = accuracy(D, cfg.loss, real, fake, ref.test_labels if conditional else None, labels, cfg.batch_size)
-    result["scores"].update(d_acc_real=d["d_acc_real"], d_acc_fake=d["d_acc_fake"])
-    run_dir = Path(args.run)
-    result["protocol"].update(run=str(run_dir), checkpoint=meta["checkpoint"], step=meta.get("step"),
-                              model=cfg.model, generator="EMA" if meta["ema"] else "raw",
-                              d_threshold=d["d_threshold"])
-    return result, ref, x, run_dir
+    return result
 
 
 def report(args: argparse.Namespace) -> None:
@@ -359,11 +334,11 @@ def report(args: argparse.Namespace) -> None:
     out = _check_writable_file(args.out, ".html") if args.out else run.path / "report.html"
     eval_json = run.path / "eval.json"
     if not eval_json.is_file() and not args.no_eval:
+        from gankit.api import evaluate_run
+        from gankit.metrics.evaluate import format_table
+
         print("no eval.json in the run yet; evaluating first (skip with --no-eval)")
-        ns = argparse.Namespace(run=args.run, samples=None, dataset=None, data_dir=args.data_dir, n=args.n,
-                                checkpoint=None, extractor="classifier", json=None, nearest=None,
-                                no_memorization=False, seed=0, device=args.device)
-        evaluate(ns)
+        print(format_table(evaluate_run(args.run, args.n, data_dir=args.data_dir, device=args.device)))
     result = None
     if eval_json.is_file():
         try:

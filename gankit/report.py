@@ -48,7 +48,7 @@ def _protocol(result: dict) -> str:
 
 def write_report(run: RunFolder, out: Path, result: dict | None) -> None:
     """Write the page to `out` (atomically). `result`: the run's eval.json content, or None."""
-    from gankit.runs import write_text_atomic
+    from gankit.files import write_text_atomic
     from gankit.viz import plot_eval
 
     cfg, info = run.read_config()

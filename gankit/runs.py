@@ -22,21 +22,12 @@ from gankit import __version__
 from gankit.config import TrainConfig, from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import UserError
+from gankit.files import remove_temps, write_text_atomic
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs there are not locked
     fcntl = None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"could not write {path}: {e.strerror or e}; check the folder's space and permissions") from None
 
 
 _HELD: dict[Path, Any] = {}  # run folder -> its open .lock file, while this process holds it
@@ -127,11 +118,8 @@ class RunFolder:
 
     def remove_stale_temps(self) -> None:
         """Temp files of writes cut short by a crash; safe only while holding the lock."""
-        from gankit.training.checkpoint import remove_stale_temps
-
-        remove_stale_temps(self.checkpoint_dir)
-        for p in [*self.path.glob(".*.tmp*"), *self.samples_dir.glob(".*.tmp")]:
-            p.unlink(missing_ok=True)
+        for folder in (self.path, self.checkpoint_dir, self.samples_dir):
+            remove_temps(folder)
 
     def write_config(self, cfg: TrainConfig, data: DataInfo) -> None:
         body = {"config": cfg.to_dict(), "data": data.__dict__, "gankit_version": __version__}

@@ -1,7 +1,7 @@
 """Pictures of what a GAN does: image grids, 2-D point clouds and loss curves, saved as PNG.
 
 Every file is written to a temporary name in the target folder and then moved into place with
-`os.replace`, so a reader (a browser tab, a notebook polling the run folder) never sees half a PNG.
+gankit.files.atomic_path, so a reader (a browser tab, a notebook polling the run folder) never sees half a PNG.
 matplotlib is imported lazily inside the plotting functions: importing `gankit.viz` stays fast and
 never touches a display.
 """
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from gankit.files import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
@@ -46,15 +47,6 @@ def make_grid(
     return grid
 
 
-def _atomic_target(path: PathLike) -> tuple[Path, str]:
-    """Make the parent folder and return (final path, a fresh temp file name beside it)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its files are private (0600); a plain name keeps the umask's permissions.
-    tmp = str(path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"))
-    return path, tmp
-
-
 def save_png(image: torch.Tensor, path: PathLike, min_width: int = 256) -> None:
     """Write one uint8 image as PNG, atomically.
 
@@ -82,13 +74,9 @@ def save_png(image: torch.Tensor, path: PathLike, min_width: int = 256) -> None:
         arr = np.repeat(np.repeat(arr, factor, axis=0), factor, axis=1)
     # uint8 (H, W) becomes mode "L", uint8 (H, W, 3) mode "RGB" (the mode= argument is deprecated)
     pil = Image.fromarray(np.ascontiguousarray(arr))
-    path, tmp = _atomic_target(path)
-    try:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
         pil.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_grid(
@@ -104,14 +92,12 @@ def _save_figure(fig: Any, path: PathLike) -> None:
     """Save a matplotlib figure atomically and close it (figures are not garbage collected)."""
     import matplotlib.pyplot as plt
 
-    path, tmp = _atomic_target(path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _pyplot() -> Any:

@@ -6,7 +6,7 @@ import torch
 
 from gankit.config import TrainConfig, validate
 from gankit.data.base import Dataset
-from gankit.models import MODELS
+from gankit.algorithms import MODELS
 
 
 def image_data(n: int = 64, channels: int = 1, size: int = 28, classes: int = 10, seed: int = 0) -> Dataset:
@@ -55,3 +55,16 @@ def labelled_folder(root, n_train: int = 24, n_test: int = 10, seed: int = 0, sp
                 arr[r:r + 8, c:c + 8] += np.array([200, 150, 100])
                 Image.fromarray(arr.clip(0, 255).astype(np.uint8), "RGB").save(d / f"{i}.png")
     return Path(root)
+
+
+def make_trainer(cfg: TrainConfig, data: Dataset, run, evaluator=None, dist=None):
+    """The run manager for cfg's registered model (as `gankit train` builds it)."""
+    from gankit.training.loop import Trainer
+
+    return Trainer(cfg, data, run, MODELS.get(cfg.model), evaluator, dist)
+
+
+def build_models(cfg: TrainConfig, info):
+    """(G, D) of cfg's GAN model, freshly initialised."""
+    nets = MODELS.get(cfg.model).make(cfg, info).networks
+    return nets["G"], nets["D"]

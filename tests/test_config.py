@@ -6,7 +6,7 @@ import pytest
 
 from gankit.config import TrainConfig, build_config, from_dict, parse_set
 from gankit.errors import UserError
-from gankit.models import MODELS
+from gankit.algorithms import MODELS
 
 
 def test_precedence_defaults_model_file_set_flags(tmp_path):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gankit.config import FIELD_NAMES, TrainConfig, build_config, from_dict, load_file, parse_set
 from gankit.errors import UserError
-from gankit.models import MODELS
+from gankit.algorithms import MODELS
 
 # derandomize: the same examples every run, so the suite stays deterministic
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -1,14 +1,14 @@
 """How well a trained discriminator tells real test images from generated ones.
 
 D is run as in training: in train mode (batch statistics), on batches that are all real or all
-generated, without gradients. The decision threshold follows the loss: 0 for logit losses
-(nonsaturating, minimax, hinge), 0.5 for least squares (targets 1 and 0); a Wasserstein critic has
-no fixed threshold, so the midpoint of its mean scores on the two sets is used.
+generated, without gradients. The decision threshold is the objective's (gankit/objectives): 0 for
+logit losses (nonsaturating, minimax, hinge), 0.5 for least squares (targets 1 and 0), and for a
+Wasserstein critic, which has no fixed threshold, the midpoint of its mean scores on the two sets.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ def _scores(D: nn.Module, x: torch.Tensor, labels: Optional[torch.Tensor], batch
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def accuracy(D: nn.Module, loss: str, real: torch.Tensor, fake: torch.Tensor,
+def accuracy(D: nn.Module, threshold: Callable[[torch.Tensor, torch.Tensor], float], real: torch.Tensor, fake: torch.Tensor,
              real_labels: Optional[torch.Tensor] = None, fake_labels: Optional[torch.Tensor] = None,
              batch_size: int = 64) -> dict:
     """{"d_acc_real", "d_acc_fake", "d_threshold"} for model-range images (N, C, H, W)."""
@@ -35,10 +35,7 @@ def accuracy(D: nn.Module, loss: str, real: torch.Tensor, fake: torch.Tensor,
         f = _scores(D, fake, fake_labels, batch_size)
     finally:
         D.train(was_training)
-    if loss == "wasserstein":
-        threshold = float((r.mean() + f.mean()) / 2) if len(r) and len(f) else 0.0
-    else:
-        threshold = 0.5 if loss == "least-squares" else 0.0
+    threshold = threshold(r, f)
     return {
         "d_acc_real": round(float((r > threshold).double().mean()), 6) if len(r) else float("nan"),
         "d_acc_fake": round(float((f <= threshold).double().mean()), 6) if len(f) else float("nan"),

@@ -37,6 +37,7 @@ METRICS = {
     "kl_to_uniform": ("KL(modes || uniform)", "lower"),
     "d_acc_real": ("D accuracy on real", "info"),
     "d_acc_fake": ("D accuracy on generated", "info"),
+    "d_class_acc": ("D's class head on real test images", "higher"),
 }
 
 

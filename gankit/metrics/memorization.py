@@ -29,7 +29,7 @@ def nearest(queries: torch.Tensor, refs: torch.Tensor, candidates: int = 8) -> t
     the CPU has bf16 units the product runs in bf16 and the `candidates` nearest rows it finds are
     re-ranked exactly. The winner's distance is recomputed in float64, so an exact copy reads 0.
     """
-    from gankit.training.device import bf16_supported
+    from gankit.device import bf16_supported
 
     low = bf16_supported(queries.device) and candidates > 0
     dtype = torch.bfloat16 if low else torch.float32

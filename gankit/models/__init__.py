@@ -1,6 +1,6 @@
-"""Model families by name: `MODELS.get("dcgan").build(cfg, data_info) -> (G, D)`."""
+"""Networks by family (MLP, DCGAN, the self-conditioning wrapper) and helpers they share. Which
+named model uses which networks and algorithm is gankit/algorithms/registry.py."""
 
 from gankit.models.base import ModelSpec
-from gankit.models.registry import MODELS
 
-__all__ = ["MODELS", "ModelSpec"]
+__all__ = ["ModelSpec"]

@@ -41,14 +41,21 @@ def init_dcgan_weights(module: nn.Module) -> None:
 
 @dataclass
 class ModelSpec:
-    """A registered model: how to build (G, D) for a dataset, and the config defaults that make it
-    train well (learning rates, objective, steps). `build(cfg, data)` returns (G, D)."""
+    """A registered model: its algorithm (gankit/algorithms: what is trained and how), how to build
+    its networks for a dataset, and the config defaults that make it train well (learning rates,
+    objective, steps). `build(cfg, data)` returns what the algorithm asks for ((G, D) for GANs);
+    `make(cfg, data)` returns the algorithm with its networks."""
 
     name: str
     description: str
-    build: Callable[[Any, DataInfo], tuple[nn.Module, nn.Module]]
+    build: Callable[[Any, DataInfo], Any]
+    algorithm: Any = None  # an Algorithm subclass
     conditional: bool = False
     kinds: tuple[str, ...] = ("image",)
     defaults: dict[str, Any] = field(default_factory=dict)
     # dataset name -> defaults that replace `defaults` there (the settings measured best on it)
     dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def make(self, cfg: Any, data: DataInfo):
+        """The algorithm with freshly initialised networks (torch's global RNG draws the weights)."""
+        return self.algorithm(cfg, data, self)

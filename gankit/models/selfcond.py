@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from gankit.data.clusters import assign
+from gankit.data.clusters import assign, kmeans
 
 _EPS = 1e-6  # keeps Phi^-1 finite
 
@@ -62,3 +62,24 @@ class SelfConditionedD(nn.Module):
             with torch.autocast(x.device.type, enabled=False):  # fp32 distances: bf16 would misassign
                 labels = assign(x, self.centers)
         return self.net(x, labels)
+
+
+def wrap(G: nn.Module, D: nn.Module, k: int, dim: int) -> tuple[SelfConditionedG, SelfConditionedD]:
+    """The self-conditioned pair around a conditional G and D built for k labels; `fit` sets
+    their cluster shares and centres from the training data."""
+    return SelfConditionedG(G, k), SelfConditionedD(D, k, dim)
+
+
+def fit(G: SelfConditionedG, D: SelfConditionedD, x: Tensor, k: int, seed: int) -> Tensor:
+    """k-means of the training items x: the shares go into G, the centres into D (both buffers,
+    so checkpoints keep them). Returns every item's cluster id, the labels G and D train on."""
+    found = kmeans(x, k, seed)
+    G.prior.copy_(found.prior)
+    D.centers.copy_(found.centers)
+    return found.ids
+
+
+def assign_all(D: SelfConditionedD, x: Tensor) -> Tensor:
+    """Every training item's cluster under D's saved centres (on resume: the checkpoint decides
+    the clusters, not a k-means run on this machine)."""
+    return assign(x, D.centers)

@@ -33,6 +33,10 @@ class Objective:
     def after_d_step(self, D: nn.Module) -> None:
         """Called after each discriminator optimizer step (WGAN clips weights here)."""
 
+    def threshold(self, real_scores: Tensor, fake_scores: Tensor) -> float:
+        """The score above which D calls an image real: 0 for logits (their sigmoid is 0.5)."""
+        return 0.0
+
 
 @dataclass
 class ObjectiveEntry:

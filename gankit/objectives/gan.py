@@ -32,6 +32,9 @@ class GANObjective(Objective):
         loss = self.g_fn(D(fake, labels))
         return loss, {"g_loss": loss.detach()}
 
+    def threshold(self, real_scores, fake_scores):
+        return 0.5 if self.g_fn is LOSSES["least-squares"][1] else 0.0  # targets 1 and 0
+
 
 @register("gan", "D and G losses of the logits: nonsaturating, minimax, hinge or least-squares")
 def build(cfg) -> GANObjective:

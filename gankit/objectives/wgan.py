@@ -38,6 +38,12 @@ class WGANObjective(Objective):
         loss = g_wasserstein(D(fake, labels))
         return loss, {"g_loss": loss.detach()}
 
+    def threshold(self, real_scores, fake_scores):
+        """A critic's scores have no fixed threshold: the midpoint of its mean scores."""
+        if not len(real_scores) or not len(fake_scores):
+            return 0.0
+        return float((real_scores.mean() + fake_scores.mean()) / 2)
+
     @torch.no_grad()
     def after_d_step(self, D):
         if self.clip > 0:

@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gankit.errors import UserError
+from gankit.files import atomic_path, fsync_dir
 
 FORMAT = "gankit-checkpoint/1"
 STEP_NAME = re.compile(r"step_(\d{8,})\.safetensors")
@@ -64,37 +65,14 @@ def unflatten_optimizer(prefix: str, meta: dict, tensors: dict[str, torch.Tensor
 
 
 def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Write atomically: temp file in the same folder, fsync, rename, fsync the folder."""
+    """Write atomically and durably (temp file, fsync, rename, fsync the folder)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = dict(meta, format=FORMAT, sha256=_digest(tensors))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    # safetensors reports a full disk as SafetensorError("... I/O error: No space left ...")
+    with atomic_path(path, errors=(SafetensorError,), durable=True, what="checkpoint ",
+                     hint="free disk space or choose another --out (the previous checkpoint is intact)") as tmp:
         save_file(tensors, str(tmp), metadata={"gankit": json.dumps(meta)})
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, SafetensorError) as e:
-        # safetensors reports a full disk as SafetensorError("... I/O error: No space left ...")
-        tmp.unlink(missing_ok=True)
-        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("I/O error: ")[-1]
-        why = " ".join(why.split())  # one line
-        raise UserError(
-            f"could not write checkpoint {path}: {why}; free disk space or choose "
-            "another --out (the previous checkpoint is intact)"
-        ) from None
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory; the rename is still atomic
 
 
 def step_path(folder: Path, step: int) -> Path:
@@ -120,20 +98,14 @@ def keep_step_copy(last: Path, step: int, keep: int) -> None:
     """
     if keep > 0:
         dst = step_path(last.parent, step)
-        tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-        try:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(dst, what="checkpoint ", hint="free disk space or choose another --out (the previous "
+                         "checkpoints are intact)") as tmp:
             try:
                 os.link(last, tmp)
             except OSError:
                 shutil.copyfile(last, tmp)
-            os.replace(tmp, dst)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise UserError(f"could not write checkpoint {dst}: {e.strerror or e}; free disk space or "
-                            "choose another --out (the previous checkpoints are intact)") from None
     prune(last.parent, keep)
-    _fsync_dir(last.parent)
+    fsync_dir(last.parent)
 
 
 def prune(folder: Path, keep: int, newer_than: Optional[int] = None) -> None:
@@ -158,13 +130,6 @@ def read_meta(path: Path) -> Optional[dict[str, Any]]:
     except (SafetensorError, OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
-
-
-def remove_stale_temps(folder: Path) -> None:
-    """Temp files of checkpoint writes cut short by a crash (kill -9, power loss). Call only while
-    holding the run's lock: then no other process is writing one."""
-    for p in folder.glob(".*.safetensors.tmp*"):
-        p.unlink(missing_ok=True)
 
 
 def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -194,11 +159,34 @@ def module_tensors(prefix: str, module: torch.nn.Module, out: dict[str, torch.Te
         out[f"{prefix}.{k}"] = v.contiguous()  # channels_last weights are stored in NCHW order
 
 
-def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor],
+                written_by: Optional[str] = None) -> None:
+    """Load the tensors "<prefix>.*" into `module`, strictly: a missing or unexpected tensor is an
+    error, never a freshly initialised layer."""
     n = len(prefix) + 1
     sd = {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
     try:
         module.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         raise UserError(f"checkpoint does not fit the {prefix} network built from config.json "
-                        f"({str(e).splitlines()[0][:100]}); was config.json edited?") from None
+                        f"({str(e).splitlines()[0][:100]}); {_edited_or_version(written_by)}") from None
+
+
+def load_optimizer(prefix: str, opt: torch.optim.Optimizer, meta: dict[str, Any],
+                   tensors: dict[str, torch.Tensor], written_by: Optional[str] = None) -> None:
+    """Restore optimizer `prefix` (its JSON in meta[prefix], its tensors "<prefix>.*")."""
+    try:
+        opt.load_state_dict(unflatten_optimizer(prefix, meta[prefix], tensors))
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as e:
+        raise UserError(f"checkpoint's optimizer state {prefix} does not fit the optimizer built from "
+                        f"config.json ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}); "
+                        f"{_edited_or_version(written_by)}") from None
+
+
+def _edited_or_version(written_by: Optional[str]) -> str:
+    from gankit import __version__
+
+    if written_by and written_by != __version__:
+        return (f"it was written by gankit {written_by} and this is {__version__}: sample it with "
+                f"gankit {written_by}, or train a new run")
+    return "was config.json edited?"

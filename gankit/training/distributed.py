@@ -48,13 +48,13 @@ class Dist:
     wrapped: list = field(default_factory=list)  # the DDP modules, released by `close`
 
     @property
-    def main(self) -> bool:
+    def is_rank0(self) -> bool:
         return self.rank == 0
 
     # --- set-up and tear-down
     def resolve_device(self, name: str) -> torch.device:
         """The config's device for this rank: cuda means cuda:LOCAL_RANK. Call before `start`."""
-        from gankit.training.device import resolve_device
+        from gankit.device import resolve_device
 
         if name.startswith("cuda:"):
             raise UserError(f"device {name!r} under torchrun: each process uses cuda:LOCAL_RANK; "
@@ -149,10 +149,10 @@ class Dist:
         dist.broadcast_object_list(box, src=0, group=self.control)
         return box[0]
 
-    def main_only(self, fn: Callable, *args) -> Any:
+    def on_rank0(self, fn: Callable, *args) -> Any:
         """fn(*args) on rank 0 only. A UserError there is held (and later calls skipped) until
         `agree`, so that the ranks' collectives stay in step and every rank then raises it."""
-        if not self.main or self.held is not None:
+        if not self.is_rank0 or self.held is not None:
             return None
         try:
             return fn(*args)
@@ -160,11 +160,11 @@ class Dist:
             self.held = e
             return None
 
-    def on_main(self, fn: Callable[[], Any]) -> Any:
+    def on_rank0_at_setup(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` on rank 0 only; a UserError there is raised on every rank (used at set-up,
         where the other ranks wait for rank 0's run folder). Returns fn's result on rank 0."""
         result, error = None, None
-        if self.main:
+        if self.is_rank0:
             try:
                 result = fn()
             except UserError as e:
@@ -174,6 +174,23 @@ class Dist:
                 raise
         raise_first(self.gather(error))
         return result
+
+
+def is_rank0(dist: Optional[Dist]) -> bool:
+    """Whether this process writes the run folder: alone always, under torchrun rank 0."""
+    return dist is None or dist.is_rank0
+
+
+def on_rank0(dist: Optional[Dist], fn: Callable, *args) -> Any:
+    """fn(*args) when training alone; under torchrun on rank 0 only, where a UserError is held
+    until the ranks next agree (then every rank raises it)."""
+    return fn(*args) if dist is None else dist.on_rank0(fn, *args)
+
+
+def on_rank0_at_setup(dist: Optional[Dist], fn: Callable[[], Any]) -> Any:
+    """fn() when alone; under torchrun on rank 0 only (a UserError there ends every rank), None
+    on the others."""
+    return fn() if dist is None else dist.on_rank0_at_setup(fn)
 
 
 def raise_first(errors: list) -> None:
@@ -186,7 +203,7 @@ def raise_first(errors: list) -> None:
 
 class RankRun:
     """The run folder as one of many ranks sees it: rank 0 writes (a UserError is held, see
-    Dist.main_only), the others only read. Everything else is the RunFolder's own."""
+    Dist.on_rank0), the others only read. Everything else is the RunFolder's own."""
 
     WRITES = ("log", "append_metrics", "write_config", "truncate_metrics", "remove_stale_temps")
 
@@ -196,7 +213,7 @@ class RankRun:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._run, name)
         if name in self.WRITES:
-            return lambda *a, **kw: self._dist.main_only(lambda: attr(*a, **kw))
+            return lambda *a, **kw: self._dist.on_rank0(lambda: attr(*a, **kw))
         return attr
 
 

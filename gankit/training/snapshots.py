@@ -33,25 +33,28 @@ def grid_columns(n: int, data: DataInfo) -> int:
 
 
 @torch.no_grad()
-def save_epoch_grid(trainer, path: Path) -> None:
-    """Draw the fixed grid with the sampling generator (EMA if on) and write it to `path`.
+def save_snapshot(trainer, path: Path) -> None:
+    """Draw the fixed grid with the sampling networks (EMA where kept) and write it to `path`.
     2-D point data gets a scatter plot of 2,000 samples over the real points instead."""
     from gankit.viz import plot_points, save_grid
 
-    G = trainer.sampling_generator()
+    algo, cfg, info = trainer.algo, trainer.cfg, trainer.data.info()
+    if algo.sampler is None:
+        return
+    nets = trainer.sampling_nets()
+    G = nets[algo.sampler]
     was_training = G.training
     G.eval()
-    info = trainer.data.info()
     try:
         if info.kind == "points":
             n = 2000
-            z = torch.randn(n, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(trainer.cfg.seed + 7919))
-            labels = (torch.arange(n) % info.num_classes).to(trainer.device) if trainer.conditional else None
-            pts = G(z.to(trainer.device), labels).float().cpu()
+            z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 7919))
+            labels = (torch.arange(n) % info.num_classes).to(trainer.device) if algo.conditional else None
+            pts = algo.generate(nets, z.to(trainer.device), labels).float().cpu()
             plot_points(pts, path, reference=trainer.data.x[:n], title=path.stem)
             return
-        labels = trainer.grid_labels if trainer.conditional else None
-        x = G(trainer.grid_z, labels).float().cpu()
+        labels = trainer.grid_labels if algo.conditional else None
+        x = algo.generate(nets, trainer.grid_z, labels).float().cpu()
         save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
     finally:
         G.train(was_training)

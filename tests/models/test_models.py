@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from gankit.errors import UserError
-from gankit.models import MODELS
+from gankit.algorithms import MODELS
 from gankit.models.dcgan import upsampling_plan
 from gankit.runs import RunFolder
-from gankit.training.loop import Trainer, build_models
+from tests.helpers import build_models, make_trainer
 from tests.helpers import config, image_data, point_data
 
 IMAGE_CASES = [(1, 8), (1, 28), (1, 32), (3, 32), (1, 64), (3, 64)]
@@ -47,14 +47,14 @@ def test_point_models(model):
 def test_one_training_step_updates_both_networks(model, size, tmp_path):
     data = image_data(n=32, size=size)
     cfg = config(model, out=str(tmp_path / "run"), precision="fp32")
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
-    g0 = [p.detach().clone() for p in trainer.G.parameters()]
-    d0 = [p.detach().clone() for p in trainer.D.parameters()]
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
+    g0 = [p.detach().clone() for p in trainer.nets["G"].parameters()]
+    d0 = [p.detach().clone() for p in trainer.nets["D"].parameters()]
     stats = {}
     trainer.iteration(stats)
     assert trainer.step == 1
-    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.nets["G"].parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.nets["D"].parameters()))
     assert all(torch.isfinite(v).all() for v in stats.values() if torch.is_tensor(v))
     assert "d_loss" in stats and "g_loss" in stats
 
@@ -62,9 +62,9 @@ def test_one_training_step_updates_both_networks(model, size, tmp_path):
 def test_wgan_clips_critic_weights(tmp_path):
     data = image_data(n=64)
     cfg = config("wgan", out=str(tmp_path / "r"), clip=0.01, d_steps=2)
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
     trainer.iteration({})
-    assert max(p.abs().max().item() for p in trainer.D.parameters()) <= 0.01
+    assert max(p.abs().max().item() for p in trainer.nets["D"].parameters()) <= 0.01
 
 
 def test_conditional_model_refuses_unlabelled_data():
@@ -87,13 +87,13 @@ def test_odd_image_size_is_a_user_error():
 def test_discriminator_normalisations_train(d_norm, tmp_path):
     data = image_data(n=32, size=28)
     cfg = config("cdcgan", out=str(tmp_path / "r"), d_norm=d_norm, precision="fp32")
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
     stats = {}
     trainer.iteration(stats)
     trainer.iteration(stats)
     assert torch.isfinite(stats["d_loss"]) and torch.isfinite(stats["g_loss"])
     if d_norm == "spectral":
-        w = trainer.D.net[0].weight.detach().flatten(1)
+        w = trainer.nets["D"].net[0].weight.detach().flatten(1)
         assert torch.linalg.matrix_norm(w, ord=2) <= 1.05  # normalised to ~1
 
 
@@ -108,7 +108,7 @@ def test_packed_discriminator_judges_groups(tmp_path):
     y = x.clone()
     y[5] += 1
     assert torch.equal(D(x)[0], D(y)[0]) and not torch.equal(D(x)[1], D(y)[1])
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
     stats = {}
     trainer.iteration(stats)
     assert torch.isfinite(stats["d_loss"])

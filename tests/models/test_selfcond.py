@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from gankit.errors import UserError
-from gankit.generate import interpolation_grid, load_generator
+import gankit
+from gankit.algorithms import MODELS
 from gankit.latent import interpolation_latents
 from gankit.models.selfcond import SelfConditionedD, SelfConditionedG
 from gankit.runs import RunFolder
-from gankit.training.loop import Trainer, build_models
-from tests.helpers import config, image_data
+from tests.helpers import build_models, config, image_data, make_trainer
 
 
 class Echo(torch.nn.Module):
@@ -81,28 +81,30 @@ def two_kinds(n=64):
 def test_a_run_trains_on_clusters_and_keeps_them_in_its_checkpoint(tmp_path):
     data = two_kinds()
     cfg = config("dcgan", out=str(tmp_path / "run"), clusters=2, precision="fp32", max_steps=3)
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
-    ids = trainer.y
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
+    ids = trainer.batches.fields["label"]
     assert ids[:32].unique().numel() == 1 and ids[32:].unique().numel() == 1 and ids[0] != ids[-1]
-    assert torch.allclose(trainer.G.prior, torch.tensor([0.5, 0.5]))
-    top = trainer.D.centers[ids[0]].view(8, 8)
+    assert torch.allclose(trainer.nets["G"].prior, torch.tensor([0.5, 0.5]))
+    top = trainer.nets["D"].centers[ids[0]].view(8, 8)
     assert top[:4].mean() > top[4:].mean()  # the centre of the first kind is bright on top
-    _, labels = trainer._real_batch()
+    labels = trainer.batches.take(trainer.sampler.next())["label"]
     assert labels is not None and set(labels.tolist()) <= {0, 1}
     trainer.train()
-    G, _, _ = load_generator(tmp_path / "run")
+    G = gankit.load(tmp_path / "run").nets["G"]
     assert isinstance(G, SelfConditionedG)
-    assert torch.equal(G.prior, trainer.G.prior)
+    assert torch.equal(G.prior, trainer.nets["G"].prior)
     assert "self-conditioning on 2 k-means clusters" in (tmp_path / "run" / "log.txt").read_text()
 
 
 def test_interpolation_walks_from_one_endpoint_to_the_other():
     data = image_data(n=32, size=8)
-    G, _ = build_models(config("dcgan", clusters=3), data.info())
+    algo = MODELS.get("dcgan").make(config("dcgan", clusters=3), data.info())
+    G = algo.networks["G"]
     G.prior.copy_(torch.tensor([0.2, 0.3, 0.5]))
     G.eval()
     rows, steps = 3, 5
-    x = interpolation_grid(G, 16, data.info(), False, rows, steps, slerp=True, seed=7)
+    with torch.no_grad():
+        x = algo.interpolate(algo.networks, rows, steps, True, torch.Generator().manual_seed(7))
     assert x.shape == (rows * steps, 1, 8, 8)
     z = interpolation_latents(rows, steps, 16, torch.Generator().manual_seed(7), True)
     with torch.no_grad():
@@ -114,21 +116,22 @@ def test_interpolation_walks_from_one_endpoint_to_the_other():
 def test_every_unconditional_model_that_takes_labels_trains_on_clusters(model, tmp_path):
     data = two_kinds(n=32)
     cfg = config(model, out=str(tmp_path / "r"), clusters=2, precision="fp32")
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
-    g0 = [p.detach().clone() for p in trainer.G.parameters()]
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    g0 = [p.detach().clone() for p in trainer.nets["G"].parameters()]
     trainer.iteration({})
-    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.nets["G"].parameters()))
     with torch.no_grad():
-        assert trainer.D(trainer.G(torch.randn(4, cfg.z_dim))).shape == (4,)
+        assert trainer.nets["D"](trainer.nets["G"](torch.randn(4, cfg.z_dim))).shape == (4,)
 
 
 def test_resume_takes_the_clusters_from_the_checkpoint(tmp_path):
     data = two_kinds()
     cfg = config("dcgan", out=str(tmp_path / "run"), clusters=2, precision="fp32", max_steps=2)
-    first = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
+    first = make_trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
     first.train()
-    again = Trainer(cfg, data, RunFolder.open(tmp_path / "run"))
-    again.D.centers.copy_(again.D.centers.flip(0))  # as if this machine's k-means numbered them otherwise
-    again.y = 1 - again.y
+    again = make_trainer(cfg, data, RunFolder.open(tmp_path / "run"))
+    again.nets["D"].centers.copy_(again.nets["D"].centers.flip(0))  # as if this machine's k-means numbered them otherwise
+    again.batches.fields["label"] = 1 - again.batches.fields["label"]
     again.restore(again.run.checkpoint())
-    assert torch.equal(again.y, first.y) and torch.equal(again.D.centers, first.D.centers)
+    assert torch.equal(again.batches.fields["label"], first.batches.fields["label"])
+    assert torch.equal(again.nets["D"].centers, first.nets["D"].centers)

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from gankit.errors import UserError
+from gankit.files import remove_temps
 from gankit.training import checkpoint as ckpt
 
 
@@ -146,5 +147,5 @@ def test_read_meta_and_stale_temps(tmp_path):
     assert ckpt.read_meta(path)["step"] == 9
     assert ckpt.read_meta(tmp_path / "missing.safetensors") is None
     (tmp_path / ".last.safetensors.tmp123").write_bytes(b"half a checkpoint")
-    ckpt.remove_stale_temps(tmp_path)
+    remove_temps(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]

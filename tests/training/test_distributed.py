@@ -27,12 +27,14 @@ import pytest
 import torch
 
 from gankit.commands import _training_data
+from gankit.algorithms import MODELS
 from gankit.errors import UserError
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed
-from gankit.training.loop import BatchSampler, Trainer
-from tests.helpers import config
+from gankit.data.batches import BatchSampler
+from gankit.training.loop import Trainer
+from tests.helpers import config, make_trainer
 
 TOLERANCE = 1e-5  # max |difference| of any weight or buffer (see the docstring)
 TINY = ["--set", "z_dim=16", "--set", "width=8", "--set", "precision=fp32", "--set", "device=cpu",
@@ -69,10 +71,9 @@ class TwoRankNoise(Trainer):
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        self.gens = [torch.Generator().manual_seed(self.cfg.seed + 1 + r) for r in range(2)]
-
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.cat([torch.randn(n // 2, self.cfg.z_dim, generator=g) for g in self.gens])
+        gens = [torch.Generator().manual_seed(self.cfg.seed + 1 + r) for r in range(2)]
+        z_dim = self.cfg.z_dim
+        self.algo.latents = lambda n, gen: torch.cat([torch.randn(n // 2, z_dim, generator=g) for g in gens])
 
 
 def _one_process(run_dir: Path, out: Path) -> Path:
@@ -80,7 +81,7 @@ def _one_process(run_dir: Path, out: Path) -> Path:
     cfg.out = str(out)
     data = _training_data(cfg)
     run = RunFolder.create(out, cfg, data.info())
-    TwoRankNoise(cfg, data, run).train()
+    TwoRankNoise(cfg, data, run, MODELS.get(cfg.model)).train()
     run.unlock()
     return out
 
@@ -108,7 +109,7 @@ def ranks(tmp_path_factory):
     cfg = config("gan", out=str(broken), dataset="ring8", batch_size=32, z_dim=16, max_steps=2)
     data = _training_data(cfg)
     run = RunFolder.create(broken, cfg, data.info())
-    Trainer(cfg, data, run).train()
+    make_trainer(cfg, data, run).train()
     run.unlock()
     body = json.loads((broken / "config.json").read_text())
     body["config"]["max_steps"] = 6
@@ -213,7 +214,7 @@ def test_torchrun_settings_are_checked_before_the_group_starts(monkeypatch):
     assert distributed.from_env() is None  # --nproc_per_node 1 is one process too
     monkeypatch.setenv("WORLD_SIZE", "3")
     dist = distributed.from_env()
-    assert (dist.world_size, dist.rank, dist.main) == (3, 0, True)
+    assert (dist.world_size, dist.rank, dist.is_rank0) == (3, 0, True)
     with pytest.raises(UserError, match="batch_size 32 does not divide by the 3 processes"):
         distributed.check(config("gan", batch_size=32), dist, 1000)
     with pytest.raises(UserError, match="multiple of pack=3"):

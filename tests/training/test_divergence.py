@@ -11,15 +11,14 @@ from gankit.config import TrainConfig
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
 from gankit.training.divergence import Diverged, DivergenceWatch, json_safe
-from gankit.training.loop import Trainer
-from tests.helpers import config, image_data
+from tests.helpers import config, image_data, make_trainer
 
 
 def _trainer(tmp_path, **kw):
     data = image_data(n=64, size=8)
     kw = {"max_steps": 30, "checkpoint_every": 5, "log_every": 2, **kw}
     cfg = config(kw.pop("model", "dcgan"), out=str(tmp_path / "run"), **kw)
-    return Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
+    return make_trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()))
 
 
 def _poison_at(trainer, monkeypatch, step, times=1):
@@ -31,7 +30,7 @@ def _poison_at(trainer, monkeypatch, step, times=1):
         if trainer.step == step and len(hits) < times:
             hits.append(step)
             with torch.no_grad():
-                next(trainer.G.parameters()).fill_(float("nan"))
+                next(trainer.nets["G"].parameters()).fill_(float("nan"))
 
     monkeypatch.setattr(trainer, "iteration", iteration)
 
@@ -56,7 +55,7 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     assert trainer.save()
     before = trainer.run.checkpoint().read_bytes()
     with torch.no_grad():
-        next(trainer.D.parameters())[0] = float("inf")
+        next(trainer.nets["D"].parameters())[0] = float("inf")
     assert not trainer.save()
     assert trainer.run.checkpoint().read_bytes() == before
     assert "not written at step 0: the weights are not finite" in trainer.run.log_path.read_text()
@@ -71,7 +70,7 @@ def test_rollback_reloads_halves_the_rates_and_finishes(tmp_path, monkeypatch):
     assert "rolled back to step 10 (last.safetensors), rollback 1 of 3; lr_d=0.0001 lr_g=0.0002" in run.log_path.read_text()
     cfg, _ = run.read_config()
     assert (cfg.lr_d, cfg.lr_g) == (1e-4, 2e-4)
-    assert [g["lr"] for g in trainer.opt_d.param_groups] == [1e-4]
+    assert [g["lr"] for g in trainer.opts["d"].param_groups] == [1e-4]
     rows = run.read_metrics()
     steps = [r["step"] for r in rows]
     assert steps == sorted(steps)  # the abandoned rows are gone
@@ -171,7 +170,7 @@ def test_classes_collapsing_in_an_evaluation_stop_the_run(tmp_path, monkeypatch)
     monkeypatch.setattr(ev, "quick", lambda ref, x, labels: {"fid": 5.0, "classes_covered": next(covered)})
     data = image_data(n=64, size=8)
     cfg = config("dcgan", out=str(tmp_path / "run"), max_steps=30, checkpoint_every=5, log_every=2, eval_every=4)
-    trainer = Trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()), evaluator=object())
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "run", cfg, data.info()), evaluator=object())
     with pytest.raises(Diverged, match="cover only 1 of 10 classes"):
         trainer.train()
     evals = [r for r in trainer.run.read_metrics() if r.get("eval")]

@@ -8,18 +8,19 @@ import pytest
 import torch
 
 from gankit.runs import RunFolder
-from gankit.training.loop import BatchSampler, Trainer
-from tests.helpers import config, image_data
+from gankit.data.batches import BatchSampler
+from gankit.training.loop import Trainer
+from tests.helpers import config, image_data, make_trainer
 
 
 def _trainer(tmp_path, name, data, **kw):
     cfg = config(kw.pop("model", "cdcgan"), out=str(tmp_path / name), **kw)
-    return Trainer(cfg, data, RunFolder.create(tmp_path / name, cfg, data.info()))
+    return make_trainer(cfg, data, RunFolder.create(tmp_path / name, cfg, data.info()))
 
 
 def _state(trainer):
     t = trainer.state_tensors()
-    for name, opt in (("opt_d", trainer.opt_d), ("opt_g", trainer.opt_g)):
+    for name, opt in (("opt_d", trainer.opts["d"]), ("opt_g", trainer.opts["g"])):
         for i, s in opt.state_dict()["state"].items():
             for k, v in s.items():
                 t[f"{name}.{i}.{k}"] = v
@@ -28,7 +29,8 @@ def _state(trainer):
 
 @pytest.mark.parametrize("model,precision,fast,clusters", [
     ("cdcgan", "fp32", False, 0), ("cdcgan", "bf16", False, 0), ("wgan-gp", "fp32", False, 0),
-    ("gan", "fp32", False, 0), ("dcgan", "bf16", True, 0), ("dcgan", "bf16", False, 4)])
+    ("gan", "fp32", False, 0), ("dcgan", "bf16", True, 0), ("dcgan", "bf16", False, 4),
+    ("acgan", "fp32", False, 0), ("hinge", "bf16", False, 0)])
 def test_resume_is_bit_exact(tmp_path, model, precision, fast, clusters):
     """N steps, stop, resume, N more steps == 2N steps in one go, tensor for tensor (also with
     channels_last and fused optimizers, and self-conditioned on clusters found again on resume)."""
@@ -42,7 +44,7 @@ def test_resume_is_bit_exact(tmp_path, model, precision, fast, clusters):
     first.train()
     cfg, _ = RunFolder.open(tmp_path / "split").read_config()
     cfg.max_steps = 2 * n
-    second = Trainer(cfg, data, RunFolder.open(tmp_path / "split"))
+    second = make_trainer(cfg, data, RunFolder.open(tmp_path / "split"))
     second.restore(second.run.checkpoint())
     assert second.step == n
     second.train()
@@ -137,10 +139,10 @@ def test_channels_last_and_fused_train_like_the_defaults(tmp_path):
     plain = _trainer(tmp_path, "plain", data, model="dcgan", precision="fp32", max_steps=5)
     fast = _trainer(tmp_path, "fast", data, model="dcgan", precision="fp32", max_steps=5,
                     channels_last=True, fused=True)
-    assert next(p for p in fast.D.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
+    assert next(p for p in fast.nets["D"].parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
     plain.train()
     fast.train()
-    for (k, a), b in zip(plain.G.state_dict().items(), fast.G.state_dict().values()):
+    for (k, a), b in zip(plain.nets["G"].state_dict().items(), fast.nets["G"].state_dict().values()):
         assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), k  # same maths, other kernels
 
 
@@ -159,7 +161,7 @@ def test_compile_falls_back_to_eager_when_it_cannot_compile(monkeypatch):
 def test_g_steps_reuse_the_d_steps_fake_unless_fresh_z(tmp_path, fresh_z, g_steps, calls):
     trainer = _trainer(tmp_path, "r", image_data(n=64, size=8), model="dcgan", fresh_z=fresh_z, g_steps=g_steps)
     seen = []
-    trainer.G.register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
+    trainer.nets["G"].register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
     trainer.iteration({})
     assert len(seen) == calls
     # the D step's fake carries a graph only when the first G step reuses it

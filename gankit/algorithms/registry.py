@@ -1,7 +1,10 @@
-"""MODELS: every model by name, with the defaults that make it train well."""
+"""MODELS: every model by name: its algorithm, its networks, and the defaults that make it train
+well. Why each default is what it is, with the measurements, is in the README's "Measured"."""
 
 from __future__ import annotations
 
+from gankit.algorithms import acgan
+from gankit.algorithms.gan import GAN
 from gankit.errors import UserError
 from gankit.models.base import ModelSpec
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -73,9 +76,9 @@ ADAM_DCGAN = dict(optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999
 
 
 def _register_all() -> None:
-    def reg(name, description, conditional, kinds, make_build, per_dataset=None, **defaults):
-        spec = ModelSpec(name, description, build=None, conditional=conditional, kinds=kinds,
-                         defaults=defaults, dataset_defaults=per_dataset or {})
+    def reg(name, description, conditional, kinds, make_build, per_dataset=None, algorithm=GAN, **defaults):
+        spec = ModelSpec(name, description, build=None, algorithm=algorithm, conditional=conditional,
+                         kinds=kinds, defaults=defaults, dataset_defaults=per_dataset or {})
         spec.build = make_build(spec)
         MODELS.register(name, spec)
 
@@ -85,18 +88,11 @@ def _register_all() -> None:
         False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
     reg("cgan", "conditional GAN (Mirza 2014): MLP G and D, both given the one-hot label",
         True, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
-    # two G steps per D step: in 5-minute MNIST runs the class shares were twice as even (KL to
-    # uniform 0.057 vs 0.107) at the same sample quality; depth 1 (a stride-1 conv block after
-    # G's first upsampling and at D's first resolution): FID 7.7 against 11.0 and KL 0.033 against
-    # 0.060 after 5 minutes, though each image costs twice the FLOPs; Adam at 2e-3 (ten times the
-    # paper's rate) on batches of 32: FID 2.2 against 7.1 after 5 minutes, 5.8 against 15.5 after
-    # 90 s on MNIST (README, "Measured"). On the 1,797 digits, trained for 200 epochs, that rate lets
-    # D memorise the set and win (FID 3.0 against 1.9), so digits keeps the paper's 2e-4 and 64.
-    # On MNIST, self-conditioning on 200 k-means clusters (models/selfcond.py): FID 1.25 against
-    # 6.43 after 90 s and 0.61-0.80 against 2.5-2.9 after 5 minutes, classes more even;
-    # Fashion-MNIST, 5 minutes: 1.47 against 4.33 (README). The clusters' label weights (2.5M
-    # parameters) cost about 15% img/s at batch 32; fused Adam and channels_last win it back (same
-    # updates).
+    # dcgan's defaults (measured in the README's "Measured"): two G steps per D step (more even
+    # classes), depth 1, Adam at ten times the paper's rate on batches of 32; on the 1,797 digits
+    # that rate lets D memorise the set, so digits keeps the paper's 2e-4 and 64. On (Fashion-)MNIST
+    # self-conditioning on 200 k-means clusters; fused Adam and channels_last win back the cluster
+    # weights' cost (the same updates).
     reg("dcgan", "DCGAN (Radford 2015): strided convs, batch norm, Adam(2e-3, 0.5) on batches of 32, "
         "2 G steps per D step, depth 1; on (Fashion-)MNIST self-conditioned on 200 k-means clusters",
         False, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", g_steps=2, depth=1,
@@ -111,6 +107,15 @@ def _register_all() -> None:
     reg("wgan-gp", "WGAN-GP (Gulrajani 2017): layer-norm critic, gradient penalty 10, Adam(1e-4, 0.5, 0.9), 5 critic steps",
         False, ("image", "points"), lambda spec: _build_dcgan(spec, "layer"), objective="wgan-gp", loss="wasserstein",
         optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.9, d_steps=5, gp_weight=10.0)
+    reg("lsgan", "LSGAN (Mao 2017): DCGAN networks, least-squares loss (targets 1 and 0), Adam(2e-4, 0.5)",
+        False, ("image", "points"), lambda spec: _build_dcgan(spec, "batch"), objective="gan",
+        loss="least-squares", **ADAM_DCGAN)
+    reg("hinge", "hinge GAN (Lim 2017; Miyato 2018): DCGAN networks, spectral-norm D, hinge loss, "
+        "Adam(2e-4, 0.5, 0.999)", False, ("image", "points"), lambda spec: _build_dcgan(spec, "spectral"),
+        objective="gan", loss="hinge", **ADAM_DCGAN)
+    reg("acgan", "AC-GAN (Odena 2017): conditional DCGAN G, D with a source head and an auxiliary "
+        "class head", True, ("image",), lambda spec: acgan.build, algorithm=acgan.ACGAN, objective="gan",
+        **ADAM_DCGAN)
 
 
 _register_all()

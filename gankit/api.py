@@ -1,0 +1,190 @@
+"""The Python API: a trained run, loaded from its folder, ready to sample and interpolate.
+
+    import gankit
+    m = gankit.load("runs/cdcgan-mnist-001")
+    sevens = m.sample(16, label=7)            # uint8 (16, 28, 28)
+    x = m.sample(64, seed=1, as_tensor=True)  # float (64, 1, 28, 28) in [-1, 1]
+    walk = m.interpolate(rows=4, steps=8)     # uint8 (4, 8, 28, 28)
+
+Only the run folder is read (config.json and a checkpoint), never the training command line, so a
+folder copied to another machine works the same. Weights are read with safetensors (no pickles).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from gankit.data.base import DataInfo, to_uint8
+from gankit.errors import UserError
+from gankit.runs import RunFolder
+from gankit.training import checkpoint as ckpt
+
+LabelArg = Union[None, int, str, torch.Tensor, np.ndarray, list]
+
+
+class Model:
+    """A trained model: its config, data description, algorithm and networks (the EMA weights
+    for sampling, where the run kept them). Returned by `gankit.load`."""
+
+    def __init__(self, algo, nets: dict[str, nn.Module], cfg, info: DataInfo, meta: dict):
+        self.algo, self.nets, self.cfg, self.info, self.meta = algo, nets, cfg, info, meta
+
+    # --- what it is
+    @property
+    def conditional(self) -> bool:
+        """Whether samples can be asked for by class label."""
+        return self.algo.conditional
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nets[self.algo.sampler].parameters()).device
+
+    def __repr__(self) -> str:
+        return (f"<gankit model {self.cfg.model} on {self.cfg.dataset}, step {self.meta.get('step')}, "
+                f"{self.meta['checkpoint']} checkpoint{', EMA' if self.meta['ema'] else ''}>")
+
+    # --- sampling
+    def labels(self, n: int, label: LabelArg = None) -> Optional[torch.Tensor]:
+        """The labels for n samples: None (unconditional, or "all" cycling 0..K-1 for a conditional
+        model), one class for every sample, or one per sample."""
+        from gankit.sampling import labels_for
+
+        if label is None or isinstance(label, str):
+            if isinstance(label, str) and label != "all":
+                raise UserError(f"label must be a class number, a list of them or 'all', got {label!r}")
+            return labels_for(n, self.info, None, self.conditional, self.conditional)
+        if isinstance(label, int):
+            return labels_for(n, self.info, label, False, self.conditional)
+        if not self.conditional:
+            raise UserError("this model is not class-conditional; drop label=")
+        t = torch.as_tensor(np.asarray(label), dtype=torch.int64).reshape(-1)
+        if len(t) != n or t.min() < 0 or t.max() >= self.num_classes:
+            raise UserError(f"labels must be {n} class numbers in 0..{self.num_classes - 1}")
+        return t
+
+    def sample(self, n: int = 64, seed: int = 0, label: LabelArg = None,
+               as_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
+        """n samples. Images: uint8 (N, H, W) grey or (N, H, W, C) colour, as in a samples .npz;
+        with as_tensor, float (N, C, H, W) in [-1, 1]. Points: float32 (N, D) either way."""
+        from gankit.sampling import draw, to_npz_images
+
+        if n <= 0:
+            raise UserError("n must be positive")
+        x = draw(self.algo, self.nets, n, seed, self.labels(n, label))
+        if as_tensor or self.info.kind != "image":
+            return x if as_tensor else x.numpy().astype(np.float32)
+        return to_npz_images(x)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The networks on given latents (N, z_dim) (and labels): model-range floats on the CPU."""
+        return self.algo.generate(self.nets, z.to(self.device),
+                                  None if labels is None else labels.to(self.device)).float().cpu()
+
+    @torch.no_grad()
+    def interpolate(self, rows: int = 8, steps: int = 10, slerp: bool = False, seed: int = 0,
+                    as_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
+        """rows walks of `steps` images between random latents (conditional models: the first half
+        of the rows walk between classes). uint8 (rows, steps, H, W[, C]), or with as_tensor
+        float (rows * steps, C, H, W)."""
+        if self.info.kind != "image":
+            raise UserError("interpolate draws images; this run was trained on points")
+        if steps < 2 or rows < 1:
+            raise UserError("steps must be at least 2 and rows at least 1")
+        g = torch.Generator().manual_seed(seed)
+        x = self.algo.interpolate(self.nets, rows, steps, slerp, g).float().cpu()
+        if as_tensor:
+            return x
+        u = to_uint8(x)
+        u = u[:, 0] if u.shape[1] == 1 else u.permute(0, 2, 3, 1)
+        return u.reshape(rows, steps, *u.shape[1:]).numpy()
+
+
+    def evaluate(self, n: int = 10000, seed: int = 0, extractor: str = "classifier",
+                 data_dir: Optional[str] = None, memorization: bool = True):
+        """Every score of `gankit eval` for n samples against the test split of the training
+        dataset: (result dict, the metrics.evaluate.Reference, the samples scored)."""
+        from gankit.data.base import to_model_range
+        from gankit.metrics.evaluate import evaluate as score, reference
+
+        if n < 10:
+            raise UserError("n must be at least 10")
+        cfg, info = self.cfg, self.info
+        ref = reference(cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.channels,
+                        extractor, str(self.device))
+        labels = self.labels(n, "all" if self.conditional else None)
+        fake = self.sample(n, seed, labels, as_tensor=True)
+        x = to_uint8(fake) if info.kind == "image" else fake
+        result = score(ref, x, labels, seed, memorization=memorization)
+        result["protocol"].update(checkpoint=self.meta["checkpoint"], step=self.meta.get("step"),
+                                  model=cfg.model, generator="EMA" if self.meta["ema"] else "raw")
+        real = to_model_range(ref.test_x) if info.kind == "image" else ref.test_x
+        d = self.algo.d_accuracy(self.nets, real, fake, ref.test_labels, labels)
+        if d is not None:  # only where there is a D, at the threshold its objective sets
+            result["protocol"]["d_threshold"] = d.pop("d_threshold")
+            result["scores"].update(d)
+        return result, ref, x
+
+
+def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optional[str] = None,
+                 extractor: str = "classifier", data_dir: Optional[str] = None, device: str = "cpu",
+                 seed: int = 0, memorization: bool = True, nearest: Optional[Path] = None) -> dict:
+    """`gankit eval RUN` as a library call: scores the run, writes RUN/eval.json and (with the
+    memorization check) the nearest-neighbour grid, RUN/nearest.png unless `nearest` says where.
+    Returns the result written."""
+    import json
+
+    from gankit.files import write_text_atomic
+
+    model = load(run_path, checkpoint, device)
+    result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization)
+    result["protocol"]["run"] = str(run_path)
+    if "memorization" in result:
+        from gankit.metrics.memorization import pairs_grid
+        from gankit.viz import save_grid
+
+        nearest = nearest or Path(run_path) / "nearest.png"
+        save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), nearest, nrow=8)
+        result["memorization"]["pairs_png"] = str(nearest)
+    write_text_atomic(Path(run_path) / "eval.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def default_checkpoint(run: RunFolder) -> str:
+    """`best` when the run kept one (training with eval_every), else `last`."""
+    return "best" if run.checkpoint("best").is_file() else "last"
+
+
+def load(run_path: Union[str, Path], checkpoint: Optional[str] = None, device: str = "cpu",
+         ema: bool = True) -> Model:
+    """A trained run from its folder. checkpoint: "best" or "last" (default: best if the run kept
+    one); ema=False uses the raw weights instead of their moving average."""
+    from gankit.algorithms import build
+    from gankit.device import resolve_device
+
+    run = RunFolder.open(run_path)
+    cfg, info = run.read_config()
+    algo = build(cfg, info)
+    which = checkpoint or default_checkpoint(run)
+    if which not in ("best", "last"):
+        raise UserError(f"checkpoint must be best or last, got {which!r}")
+    tensors, meta = ckpt.load(run.checkpoint(which))
+    written_by = meta.get("gankit_version", "0.1.0")
+    kept = [name for name in algo.ema if ema and any(k.startswith(f"{name}_ema.") for k in tensors)]
+    for name, net in algo.networks.items():
+        ckpt.load_module(f"{name}_ema" if name in kept else name, net, tensors, written_by)
+    algo.load_extra_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
+    dev = resolve_device(device)
+    nets = {name: net.to(dev) for name, net in algo.networks.items()}
+    if algo.sampler is not None:
+        nets[algo.sampler].eval()
+    return Model(algo, nets, cfg, info, {**meta, "checkpoint": which, "ema": bool(kept)})

@@ -1,0 +1,47 @@
+"""When a run stops: epochs, generator steps or wall minutes, whichever comes first."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from gankit.config import TrainConfig
+
+AUTO_EPOCH_IMAGES = 300_000  # epochs=None trains until D has seen about this many real images
+
+
+def auto_epochs(cfg: TrainConfig, n: int) -> float:
+    """Explicit epochs; else no epoch limit under a minutes or step budget; else ~300k images."""
+    if cfg.epochs:
+        return cfg.epochs
+    if cfg.minutes or cfg.max_steps:
+        return math.inf
+    return max(5, math.ceil(AUTO_EPOCH_IMAGES / n))
+
+
+def auto_sample_every(cfg: TrainConfig, epochs: float, n: int) -> int:
+    """Epochs between grids: at most ~50 grids a run, or one per ~6k images without an epoch limit."""
+    if cfg.sample_every:
+        return cfg.sample_every
+    if math.isinf(epochs):
+        return max(1, math.ceil(AUTO_EPOCH_IMAGES / 50 / n))
+    return max(1, math.ceil(epochs / 50))
+
+
+@dataclass
+class Budget:
+    """When to stop: total epochs, generator steps, or wall minutes (summed across resumes)."""
+
+    epochs: float  # math.inf: no epoch limit
+    max_steps: Optional[int]
+    minutes: Optional[float]
+
+    def done(self, step: int, epoch: int, elapsed: float) -> Optional[str]:
+        if epoch >= self.epochs:
+            return f"finished {self.epochs:g} epochs"
+        if self.max_steps is not None and step >= self.max_steps:
+            return f"reached max_steps={self.max_steps}"
+        if self.minutes is not None and elapsed >= self.minutes * 60:
+            return f"reached the {self.minutes:g}-minute budget"
+        return None
