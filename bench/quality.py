@@ -26,7 +26,7 @@ import gankit  # noqa: E402
 from gankit.metrics.evaluate import evaluate, reference  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 
-IMAGE_MODELS = ["gan", "simplegan", "cgan", "dcgan", "cdcgan", "wgan", "wgan-gp", "lsgan", "hinge"]
+IMAGE_MODELS = ["gan", "simplegan", "cgan", "dcgan", "cdcgan", "wgan", "wgan-gp", "lsgan", "hinge", "acgan"]
 
 
 def train(model: str, dataset: str, data_dir: str | None, minutes: float, out: Path) -> float:

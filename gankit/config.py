@@ -86,15 +86,21 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-CHOICES = {
-    "objective": ("gan", "wgan", "wgan-gp"),
-    "loss": ("nonsaturating", "minimax", "hinge", "least-squares", "wasserstein"),
+CHOICES = {  # objective and loss: from their registries (see choices())
     "optimizer": ("adam", "sgd", "rmsprop"),
     "precision": ("auto", "bf16", "fp32"),
     "channels": (None, 1, 3),
     "d_norm": (None, "batch", "layer", "none", "spectral"),
     "on_divergence": ("stop", "rollback", "warn"),
 }
+def choices() -> dict[str, tuple]:
+    """Every key with a fixed set of values; the objectives and losses as their registries hold them."""
+    from gankit.losses import LOSSES
+    from gankit.objectives import OBJECTIVES
+
+    return {"objective": tuple(OBJECTIVES.names()), "loss": tuple(LOSSES), **CHOICES}
+
+
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
@@ -180,7 +186,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Range and choice checks; returns cfg unchanged or raises a one-line UserError."""
-    for key, allowed in CHOICES.items():
+    for key, allowed in choices().items():
         if getattr(cfg, key) not in allowed:
             shown = ", ".join(str(a) for a in allowed if a is not None)
             raise UserError(f"{key} must be one of {shown}, got {getattr(cfg, key)!r}")
