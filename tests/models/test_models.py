@@ -7,8 +7,7 @@ from gankit.errors import UserError
 from gankit.algorithms import MODELS
 from gankit.models.dcgan import upsampling_plan
 from gankit.runs import RunFolder
-from tests.helpers import build_models, make_trainer
-from tests.helpers import config, image_data, point_data
+from tests.helpers import build_models, config, image_data, make_trainer, point_data
 
 IMAGE_CASES = [(1, 8), (1, 28), (1, 32), (3, 32), (1, 64), (3, 64)]
 
@@ -23,7 +22,8 @@ def test_image_models_build_and_map_shapes(model, channels, size):
     x = G(torch.randn(4, cfg.z_dim), labels)
     assert x.shape == (4, channels, size, size)
     assert x.min() >= -1 and x.max() <= 1
-    logits = D(x, labels)
+    out = D(x, labels)
+    logits = out[0] if isinstance(out, tuple) else out  # acgan: (source logits, class logits)
     assert logits.shape == (4,)
 
 
