@@ -1,8 +1,10 @@
-"""Load the real MNIST and Fashion-MNIST files and print counts, label histograms and load times.
+"""Load the real MNIST, Fashion-MNIST and USPS files and print counts, label histograms and load times.
 
-Usage: python bench/check_data.py MNIST_DIR [FASHION_DIR]
+Usage: python bench/check_data.py MNIST_DIR [FASHION_DIR [USPS_DIR]]
   MNIST_DIR    a folder with the four MNIST IDX files (e.g. ../shared/data/mnist)
   FASHION_DIR  default /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)
+  USPS_DIR     a folder with the four USPS IDX files (e.g. ../shared/data/usps); without it USPS
+               is skipped
 Every file is checked as in normal use (structure, counts, labels, official MD5); a bad or missing
 file prints its one-line error. Nothing is downloaded.
 """
@@ -55,6 +57,10 @@ def main(argv: list[str]) -> int:
     fashion = Path(argv[1]) if len(argv) > 1 else Path("/usr/share/datasets/fashion-mnist")
     ok = check("mnist", mnist)
     ok &= check("fashion-mnist", fashion)
+    if len(argv) > 2:
+        ok &= check("usps", Path(argv[2]))
+    else:
+        print("usps: skipped (pass USPS_DIR as the third argument)")
     return 0 if ok else 1
 
 

@@ -113,10 +113,30 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 Loader = Callable[[DataSpec], Dataset]
 
 
+@dataclass(frozen=True)
+class ClassifierRecipe:
+    """How gankit gets the domain classifier that judges a dataset's images (gankit/metrics).
+
+    epochs, batch_size: the training recipe on the dataset's train split (tested on its test split).
+    per_content: trained once per folder content, image size and channels (the `folder` dataset),
+        its epochs and batch size chosen from the number of training images; the two fields above
+        are unused.
+    channels_of: no classifier of its own: each image channel is classified on its own by the
+        classifier of that dataset (stacked-mnist: "mnist").
+    """
+
+    epochs: int = 0
+    batch_size: int = 128
+    per_content: bool = False
+    channels_of: Optional[str] = None
+
+
 @dataclass
 class DatasetEntry:
-    """A registered dataset: its loader and a line for `gankit datasets`."""
+    """A registered dataset: its loader, a line for `gankit datasets`, and how its images are
+    judged (`classifier`: None when gankit has no domain classifier for it)."""
 
     load: Loader
     description: str
     kind: str = "image"
+    classifier: Optional[ClassifierRecipe] = None

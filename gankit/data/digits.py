@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gankit.data.base import DataSpec, Dataset
+from gankit.data.base import ClassifierRecipe, DataSpec, Dataset
 from gankit.data.registry import register
 from gankit.data.transforms import check_split, resize_uint8
 from gankit.errors import UserError
@@ -17,7 +17,9 @@ from gankit.errors import UserError
 N_TRAIN = 1437  # of 1797; the rest is the test split
 
 
-@register("digits", "scikit-learn's 8x8 handwritten digits, grey, 10 classes (1437 train / 360 test); no download")
+# the classifier: 1437 images give few steps an epoch, so small batches and many epochs
+@register("digits", "scikit-learn's 8x8 handwritten digits, grey, 10 classes (1437 train / 360 test); no download",
+          classifier=ClassifierRecipe(epochs=20, batch_size=64))
 def load_digits(spec: DataSpec) -> Dataset:
     """x: uint8 (N, 1, 8, 8) (or spec.image_size square), labels: int64 (N,) in 0..9."""
     split = check_split("digits", spec.split)

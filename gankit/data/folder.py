@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.data.base import DataSpec, Dataset
+from gankit.data.base import ClassifierRecipe, DataSpec, Dataset
 from gankit.data.registry import register
 from gankit.data.transforms import check_image_size, check_split, fit_square
 from gankit.errors import UserError
@@ -151,7 +151,8 @@ def _headers_grey(files: list[Path]) -> bool:
     return True
 
 
-@register("folder", "your own images: --data-dir DIR with images, or one subfolder of images per class")
+@register("folder", "your own images: --data-dir DIR with images, or one subfolder of images per class",
+          classifier=ClassifierRecipe(per_content=True))
 def load_folder(spec: DataSpec) -> Dataset:
     """x: uint8 (N, C, S, S) with S = spec.image_size or 64 and C = 1 or 3; labels int64 (N,) or None."""
     check_split("folder", spec.split, SPLIT_DIRS)

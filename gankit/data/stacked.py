@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import torch
 
-from gankit.data.base import DataSpec, Dataset
-from gankit.data.idx import load_idx_dataset
+from gankit.data.base import ClassifierRecipe, DataSpec, Dataset
+from gankit.data.idx_dataset import load_idx_dataset
 from gankit.data.registry import register
 
 SPLIT_SEEDS = {"train": 0, "test": 1}
 
 
-@register("stacked-mnist", "three MNIST digits as RGB channels, 28x28x3, 1000 classes (60000 / 10000)")
+@register("stacked-mnist", "three MNIST digits as RGB channels, 28x28x3, 1000 classes (60000 / 10000)",
+          classifier=ClassifierRecipe(channels_of="mnist"))
 def load_stacked_mnist(spec: DataSpec) -> Dataset:
     """x: uint8 (N, 3, 28, 28) (or resized), labels: int64 (N,) in 0..999."""
     mnist = load_idx_dataset("mnist", spec)  # checks the split and finds the files like mnist does

@@ -1,10 +1,12 @@
 """Feature extractors: the space the distance metrics are computed in.
 
-- `classifier` (default): gankit's domain classifier of the dataset (MNIST, Fashion-MNIST, digits,
-  or a labelled `folder` with train/ and test/, trained at the model's size and channels);
+- `classifier` (default): gankit's domain classifier of the dataset, for the datasets whose
+  registry entry has a classifier recipe (`DatasetEntry.classifier`: MNIST, Fashion-MNIST, USPS,
+  digits, or a labelled `folder` with train/ and test/, trained at the model's size and channels);
   its penultimate features (128-d) for FID/KID/precision/recall, its class probabilities for the
-  Inception Score and class histograms. Stacked MNIST uses the MNIST classifier on each channel
-  and concatenates the three feature vectors.
+  Inception Score and class histograms. A dataset whose recipe names `channels_of` (Stacked MNIST:
+  mnist) is judged channel by channel by that dataset's classifier, the per-channel feature
+  vectors concatenated.
 - `inception`: the Inception-v3 pool features (2048-d) of the FID everyone quotes, through the
   torch-fidelity package (which needs a torchvision that matches your torch) and its converted
   TensorFlow weights. The weights file is read with `torch.load(weights_only=True)`; nothing from
@@ -22,12 +24,12 @@ from typing import Optional
 import torch
 
 from gankit import paths
+from gankit.data import DATASETS
+from gankit.data.base import ClassifierRecipe
 from gankit.errors import UserError
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
-CLASSIFIER_DATASETS = ("mnist", "fashion-mnist", "digits", "folder")
-STACKED = "stacked-mnist"
 
 
 @dataclass
@@ -50,35 +52,42 @@ class Extractor:
 
 
 class ClassifierExtractor(Extractor):
-    def __init__(self, dataset: str, data_dir: Optional[str] = None, device: str = "cpu",
-                 image_size: Optional[int] = None, channels: Optional[int] = None):
-        from gankit.metrics.classifier import load_classifier
+    """The domain classifier of `dataset` (its recipe: `recipe`). A `channels_of` recipe classifies
+    each of the images' `channels` channels with that dataset's classifier."""
 
-        self.stacked = dataset == STACKED
-        self.model, cinfo = load_classifier("mnist" if self.stacked else dataset, data_dir, device=device,
+    def __init__(self, dataset: str, recipe: ClassifierRecipe, data_dir: Optional[str] = None,
+                 device: str = "cpu", image_size: Optional[int] = None, channels: Optional[int] = None):
+        from gankit.metrics.classifier_cache import load_classifier
+
+        self.dataset = dataset
+        self.per_channel = channels if recipe.channels_of else None  # how many channels, one by one
+        if recipe.channels_of and not channels:
+            raise ValueError(f"the {dataset} classifier needs the images' number of channels")
+        self.model, cinfo = load_classifier(recipe.channels_of or dataset, data_dir, device=device,
                                             image_size=image_size, channels=channels)
         size = self.model.image_size
         colour = "3 channels kept" if self.model.in_channels == 3 else "RGB averaged to grey"
         extra = {"classifier_folder": cinfo["folder"], "classifier_key": cinfo["key"]} if "key" in cinfo else {}
+        per_channel = f"; each channel classified on its own by the {cinfo['dataset']} classifier"
         super().__init__(
-            name=f"classifier:{cinfo['dataset']}" + (" per channel" if self.stacked else ""),
+            name=f"classifier:{cinfo['dataset']}" + (" per channel" if self.per_channel else ""),
             info={"extractor": "gankit domain classifier", "classifier_dataset": cinfo["dataset"],
                   "classifier_test_accuracy": cinfo["test_accuracy"],
-                  "feature_dim": self.model.config["feature_dim"] * (3 if self.stacked else 1),
+                  "feature_dim": self.model.config["feature_dim"] * (self.per_channel or 1),
                   **extra,
                   "resize": f"bilinear to {size}x{size} (antialiased when shrinking), {colour}"
-                  + ("; each RGB channel classified as its own digit" if self.stacked else "")},
+                  + (per_channel if self.per_channel else "")},
         )
 
     def __call__(self, x: torch.Tensor) -> Embedding:
         from gankit.metrics.classifier import embed
 
-        if not self.stacked:
+        if not self.per_channel:
             f, p = embed(self.model, x)
             return Embedding(f, p)
-        if x.shape[1] != 3:
-            raise UserError(f"stacked-mnist images have 3 channels, these have {x.shape[1]}")
-        parts = [embed(self.model, x[:, c:c + 1]) for c in range(3)]
+        if x.shape[1] != self.per_channel:
+            raise UserError(f"{self.dataset} images have {self.per_channel} channels, these have {x.shape[1]}")
+        parts = [embed(self.model, x[:, c:c + 1]) for c in range(self.per_channel)]
         preds = torch.stack([p.argmax(dim=1) for _, p in parts], dim=1)
         return Embedding(torch.cat([f for f, _ in parts], dim=1), None, preds)
 
@@ -178,7 +187,9 @@ def make_extractor(kind: str, dataset: str, data_kind: str, data_dir: Optional[s
         return InceptionExtractor(device)
     if kind != "classifier":
         raise UserError(f"unknown extractor {kind!r}; use one of {', '.join(EXTRACTORS)}")
-    if dataset not in CLASSIFIER_DATASETS + (STACKED,):
+    recipe = DATASETS.get(dataset).classifier if dataset in DATASETS else None
+    if recipe is None:
+        judged = [name for name, entry in DATASETS if entry.classifier]
         raise UserError(f"gankit has no domain classifier for dataset {dataset!r} (it has one for "
-                        f"{', '.join(CLASSIFIER_DATASETS + (STACKED,))}); use --extractor inception")
-    return ClassifierExtractor(dataset, data_dir, device, image_size, channels)
+                        f"{', '.join(judged)}); use --extractor inception")
+    return ClassifierExtractor(dataset, recipe, data_dir, device, image_size, channels)

@@ -1,7 +1,7 @@
 import torch
 
 from gankit.data import DataSpec, load_dataset
-from tests.data.test_idx import isolated, write_split  # noqa: F401 - the fixture is used by name
+from tests.data.test_idx_dataset import isolated, write_split  # noqa: F401 - the fixture is used by name
 
 
 def test_stacked_mnist_stacks_three_digits_and_encodes_their_labels(isolated):  # noqa: F811
