@@ -50,3 +50,15 @@ def change_idx_dataset(monkeypatch, name: str, **changes):
     new = dataclasses.replace(IDX_DATASETS[name], **changes)
     monkeypatch.setitem(IDX_DATASETS, name, new)
     return new
+
+
+def isolate(tmp_path: Path, monkeypatch, urlopen) -> Path:
+    """Tiny splits accepted (5 train / 3 test, no checksums); cache and env in tmp_path; the
+    network replaced by `urlopen`."""
+    import urllib.request
+
+    relax_idx_datasets(monkeypatch, {"train": 5, "test": 3})
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GANKIT_DATA", raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return tmp_path

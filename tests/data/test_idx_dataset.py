@@ -17,7 +17,7 @@ from gankit import paths
 from gankit.data import DataSpec, load_dataset
 from gankit.data.idx_dataset import IDX_DATASETS
 from gankit.errors import UserError
-from tests.data.idx_files import change_idx_dataset, idx_bytes, relax_idx_datasets, write
+from tests.data.idx_files import change_idx_dataset, idx_bytes, isolate, relax_idx_datasets, write
 from tests.data.idx_files import write_split as write_arrays
 
 TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -42,12 +42,7 @@ def no_network(*args, **kwargs):
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    """Tiny splits accepted (5 train / 3 test, no checksums); cache, env and system dirs in tmp_path."""
-    relax_idx_datasets(monkeypatch, {"train": 5, "test": 3})
-    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("GANKIT_DATA", raising=False)
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    return tmp_path
+    return isolate(tmp_path, monkeypatch, no_network)
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -4,7 +4,6 @@ made here, never the real ones."""
 from __future__ import annotations
 
 import hashlib
-import urllib.request
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from gankit.data import DATASETS, DataSpec, load_dataset
 from gankit.data.idx_dataset import IDX_DATASETS
 from gankit.data.idx_download import download
 from gankit.errors import UserError
-from tests.data.idx_files import change_idx_dataset, idx_bytes, relax_idx_datasets, write, write_split
+from tests.data.idx_files import change_idx_dataset, idx_bytes, isolate, write, write_split
 
 
 def tiny(n: int, seed: int, side: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -35,12 +34,7 @@ def network_used(*args, **kwargs):
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    """Tiny splits accepted (5 train / 3 test, no checksums); cache and env in tmp_path; no network."""
-    relax_idx_datasets(monkeypatch, {"train": 5, "test": 3})
-    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("GANKIT_DATA", raising=False)
-    monkeypatch.setattr(urllib.request, "urlopen", network_used)
-    return tmp_path
+    return isolate(tmp_path, monkeypatch, network_used)
 
 
 def test_usps_is_registered_with_its_published_description():
