@@ -121,7 +121,7 @@ class Model:
         cfg, info = self.cfg, self.info
         ref = reference(cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.channels,
                         extractor, str(self.device))
-        labels = self.labels(n, "all" if self.conditional else None)
+        labels = self.labels(n)  # conditional: 0..K-1 cycling
         fake = self.sample(n, seed, labels, as_tensor=True)
         x = to_uint8(fake) if info.kind == "image" else fake
         result = score(ref, x, labels, seed, memorization=memorization)
@@ -148,15 +148,21 @@ def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optiona
     model = load(run_path, checkpoint, device)
     result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization)
     result["protocol"]["run"] = str(run_path)
-    if "memorization" in result:
-        from gankit.metrics.memorization import pairs_grid
-        from gankit.viz import save_grid
-
-        nearest = nearest or Path(run_path) / "nearest.png"
-        save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), nearest, nrow=8)
-        result["memorization"]["pairs_png"] = str(nearest)
+    save_nearest(result, x, ref, nearest or Path(run_path) / "nearest.png")
     write_text_atomic(Path(run_path) / "eval.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def save_nearest(result: dict, x: torch.Tensor, ref, path: Path) -> None:
+    """With a memorization check in `result`: the grid of the samples nearest to a training image
+    beside those images, at `path`, named in the result."""
+    if "memorization" not in result:
+        return
+    from gankit.metrics.memorization import pairs_grid
+    from gankit.viz import save_grid
+
+    save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), path, nrow=8)
+    result["memorization"]["pairs_png"] = str(path)
 
 
 def default_checkpoint(run: RunFolder) -> str:
@@ -178,7 +184,7 @@ def load(run_path: Union[str, Path], checkpoint: Optional[str] = None, device: s
     if which not in ("best", "last"):
         raise UserError(f"checkpoint must be best or last, got {which!r}")
     tensors, meta = ckpt.load(run.checkpoint(which))
-    written_by = meta.get("gankit_version", "0.1.0")
+    written_by = ckpt.written_by(meta)
     kept = [name for name in algo.ema if ema and any(k.startswith(f"{name}_ema.") for k in tensors)]
     for name, net in algo.networks.items():
         ckpt.load_module(f"{name}_ema" if name in kept else name, net, tensors, written_by)

@@ -214,8 +214,7 @@ def sample(args: argparse.Namespace) -> None:
         raise UserError("--n must be positive")
     model = load(args.run, args.checkpoint, args.device, ema=not args.no_ema)
     labels = labels_for(args.n, model.info, args.label, args.labels == "all", model.conditional)
-    label_arg = labels if labels is not None else None
-    x = model.sample(args.n, args.seed, label_arg, as_tensor=True)
+    x = model.sample(args.n, args.seed, labels, as_tensor=True)
     if model.info.kind == "points":
         arrays = {"points": x.numpy().astype(np.float32)}
     else:
@@ -314,12 +313,10 @@ def _evaluate_samples(args, nearest):
                     args.extractor, args.device)
     result = score(ref, x, labels, args.seed, memorization=not args.no_memorization)
     result["protocol"]["source"] = str(args.samples)
-    if "memorization" in result and nearest:
-        from gankit.metrics.memorization import pairs_grid
-        from gankit.viz import save_grid
+    if nearest:
+        from gankit.api import save_nearest
 
-        save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), nearest, nrow=8)
-        result["memorization"]["pairs_png"] = str(nearest)
+        save_nearest(result, x, ref, nearest)
     return result
 
 

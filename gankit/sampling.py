@@ -7,6 +7,7 @@ samples on any device. A samples .npz (`gankit sample`) holds `images` uint8 (N,
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -86,6 +87,18 @@ def draw(algo, nets: dict, n: int, seed: int, labels: Optional[torch.Tensor] = N
         lab = labels[i:i + m].to(device) if labels is not None else None
         out.append(algo.generate(nets, z, lab).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module):
+    """The module in eval mode (batch-norm running statistics) for the block, then back to the
+    mode it was in."""
+    was = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was)
 
 
 def to_npz_images(x: torch.Tensor) -> np.ndarray:

@@ -22,6 +22,7 @@ from gankit.errors import UserError
 from gankit.losses import LOSSES, d_nonsaturating
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.objectives.base import logit_stats
+from gankit.sampling import eval_mode
 
 
 class AuxClassifierD(nn.Module):
@@ -96,14 +97,10 @@ class ACGAN(GAN):
         D = nets["D"]
         out = accuracy(SourceHead(D), self.objective.threshold, real, fake, None, None, self.cfg.batch_size)
         if real_labels is not None:
-            was = D.training
-            D.eval()
             device = next(D.parameters()).device
-            try:
+            with eval_mode(D):
                 pred = torch.cat([D(real[i:i + 500].to(device))[1].argmax(1).cpu()
                                   for i in range(0, len(real), 500)])
-            finally:
-                D.train(was)
             out["d_class_acc"] = round(float((pred == real_labels).double().mean()), 6)
         return out
 

@@ -183,6 +183,11 @@ def load_optimizer(prefix: str, opt: torch.optim.Optimizer, meta: dict[str, Any]
                         f"{_edited_or_version(written_by)}") from None
 
 
+def written_by(meta: dict[str, Any]) -> str:
+    """The gankit version that wrote a checkpoint (0.1.0 recorded none)."""
+    return str(meta.get("gankit_version", "0.1.0"))
+
+
 def _edited_or_version(written_by: Optional[str]) -> str:
     from gankit import __version__
 

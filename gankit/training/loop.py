@@ -162,7 +162,7 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         t, meta = ckpt.load(path)
-        written_by = meta.get("gankit_version", "0.1.0")
+        written_by = ckpt.written_by(meta)
         for name, net in self.nets.items():
             ckpt.load_module(name, net, t, written_by)
         for name, ema in self.emas.items():
@@ -303,13 +303,13 @@ class Trainer:
         which flags classes collapsed to one or two."""
         from gankit.data.base import to_uint8
         from gankit.metrics.evaluate import quick
-        from gankit.sampling import draw
+        from gankit.sampling import draw, eval_mode
 
         cfg = self.cfg
         n = cfg.eval_samples
         labels = torch.arange(n) % self.data.num_classes if self.algo.conditional else None
         nets = self.sampling_nets()
-        with _eval_mode(nets[self.algo.sampler]):
+        with eval_mode(nets[self.algo.sampler]):
             x = draw(self.algo, nets, n, seed=cfg.seed + 104729, labels=labels)
         if self.data.kind == "image":
             x = to_uint8(x)
@@ -435,19 +435,6 @@ class Trainer:
         if rows:
             distributed.on_rank0(self.dist, plot_losses, rows, self.run.losses_png,
                                  f"{self.cfg.model} on {self.cfg.dataset}")
-
-
-class _eval_mode:
-    """Context: the module in eval mode, then back to what it was."""
-
-    def __init__(self, module: nn.Module):
-        self.module, self.was = module, module.training
-
-    def __enter__(self):
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        self.module.train(self.was)
 
 
 def _accumulate(stats: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> None:

@@ -36,16 +36,14 @@ def grid_columns(n: int, data: DataInfo) -> int:
 def save_snapshot(trainer, path: Path) -> None:
     """Draw the fixed grid with the sampling networks (EMA where kept) and write it to `path`.
     2-D point data gets a scatter plot of 2,000 samples over the real points instead."""
+    from gankit.sampling import eval_mode
     from gankit.viz import plot_points, save_grid
 
     algo, cfg, info = trainer.algo, trainer.cfg, trainer.data.info()
     if algo.sampler is None:
         return
     nets = trainer.sampling_nets()
-    G = nets[algo.sampler]
-    was_training = G.training
-    G.eval()
-    try:
+    with eval_mode(nets[algo.sampler]):
         if info.kind == "points":
             n = 2000
             z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 7919))
@@ -56,5 +54,3 @@ def save_snapshot(trainer, path: Path) -> None:
         labels = trainer.grid_labels if algo.conditional else None
         x = algo.generate(nets, trainer.grid_z, labels).float().cpu()
         save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
-    finally:
-        G.train(was_training)
