@@ -71,18 +71,56 @@ class Model:
             raise UserError(f"labels must be {n} class numbers in 0..{self.num_classes - 1}")
         return t
 
-    def sample(self, n: int = 64, seed: int = 0, label: LabelArg = None,
+    def sample(self, n: int = 64, seed: int = 0, label: LabelArg = None, code: Optional[dict] = None,
                as_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
         """n samples. Images: uint8 (N, H, W) grey or (N, H, W, C) colour, as in a samples .npz;
-        with as_tensor, float (N, C, H, W) in [-1, 1]. Points: float32 (N, D) either way."""
-        from gankit.sampling import draw, to_npz_images
+        with as_tensor, float (N, C, H, W) in [-1, 1]. Points: float32 (N, D) either way.
+        code: latent codes to fix for every sample (InfoGAN: {"cat": 3, "c1": 0.5})."""
+        from gankit.sampling import to_npz_images
 
-        if n <= 0:
-            raise UserError("n must be positive")
-        x = draw(self.algo, self.nets, n, seed, self.labels(n, label))
+        x = self._draw(n, seed, label, code)[0]
         if as_tensor or self.info.kind != "image":
             return x if as_tensor else x.numpy().astype(np.float32)
         return to_npz_images(x)
+
+    def _draw(self, n: int, seed: int, label: LabelArg, code: Optional[dict]):
+        """(samples, the latents' categorical codes or None)."""
+        from gankit.sampling import draw
+
+        if n <= 0:
+            raise UserError("n must be positive")
+        return draw(self.algo, self.nets, n, seed, self.labels(n, label), code, with_codes=True)
+
+    def codes(self, n: int, seed: int = 0, code: Optional[dict] = None) -> Optional[np.ndarray]:
+        """The categorical codes (int64 (n,)) of `sample(n, seed, code=code)`, or None for a model
+        without latent codes."""
+        c = self._draw(n, seed, None, code)[1]
+        return None if c is None else c.numpy()
+
+    @torch.no_grad()
+    def encode(self, images: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        """Images -> latents (N, z_dim), for models with an encoder (vae: the posterior mean).
+        images: uint8 (N, H, W) / (N, H, W, C) as `sample` returns them, or float (N, C, H, W)
+        in [-1, 1]."""
+        from gankit.data.base import to_model_range
+
+        x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+        if x.dtype == torch.uint8:
+            x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)
+            x = to_model_range(x)
+        if tuple(x.shape[1:]) != tuple(self.info.shape):
+            raise UserError(f"images must be {tuple(self.info.shape)} (C, H, W) like the training data, "
+                            f"got {tuple(x.shape[1:])}")
+        return torch.cat([self.algo.encode(self.nets, x[i:i + 500].float().to(self.device)).float().cpu()
+                          for i in range(0, len(x), 500)])
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, as_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
+        """Latents (N, z_dim) -> images (uint8 like `sample`, or float with as_tensor)."""
+        from gankit.sampling import to_npz_images
+
+        x = self.algo.decode(self.nets, z.to(self.device)).float().cpu()
+        return x if as_tensor else to_npz_images(x)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -132,6 +170,9 @@ class Model:
         if d is not None:  # only where there is a D, at the threshold its objective sets
             result["protocol"]["d_threshold"] = d.pop("d_threshold")
             result["scores"].update(d)
+        own = self.algo.scores(self.nets, ref, self.device)  # InfoGAN's code accuracy, a VAE's likelihood
+        for key, value in own.items():
+            (result["protocol"] if key.endswith("_protocol") else result["scores"])[key] = value
         return result, ref, x
 
 

@@ -2,7 +2,7 @@
 
     gankit train [MODEL] [--dataset NAME] [--data-dir DIR] [--epochs N | --minutes M] [--out RUN]
     gankit train --resume RUN
-    gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--grid FILE.png]
+    gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
     gankit report RUN [--out FILE.html]
@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     lab = s.add_mutually_exclusive_group()
     lab.add_argument("--label", type=int, help="class to draw (conditional models)")
     lab.add_argument("--labels", choices=["all"], help="'all': cycle labels 0..K-1")
+    s.add_argument("--code", metavar="NAME=V,...",
+                   help="fix latent codes (infogan: cat=0..9 and c1, c2 in [-1, 1], e.g. cat=3,c1=0.5)")
     s.add_argument("--grid", help="also write the first samples as a PNG grid")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None, help="best or last (default: best if the run kept one)")

@@ -40,7 +40,8 @@ def train(args: argparse.Namespace) -> None:
              "minutes": args.minutes, "out": args.out, "seed": args.seed,
              "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
              "on_divergence": getattr(args, "on_divergence", None)}
-    cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults)
+    cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults,
+                       spec.algorithm.Options)
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
     data = _training_data(cfg)
@@ -207,14 +208,15 @@ def _check_space(out: Path) -> None:
 def sample(args: argparse.Namespace) -> None:
     from gankit.api import load
     from gankit.files import atomic_path
-    from gankit.sampling import labels_for
+    from gankit.sampling import labels_for, parse_code
 
     out = _check_writable_file(args.out, ".npz")
     if args.n <= 0:
         raise UserError("--n must be positive")
     model = load(args.run, args.checkpoint, args.device, ema=not args.no_ema)
     labels = labels_for(args.n, model.info, args.label, args.labels == "all", model.conditional)
-    x = model.sample(args.n, args.seed, labels, as_tensor=True)
+    code = parse_code(args.code) if args.code else None
+    x, codes = model._draw(args.n, args.seed, labels, code)
     if model.info.kind == "points":
         arrays = {"points": x.numpy().astype(np.float32)}
     else:
@@ -222,6 +224,8 @@ def sample(args: argparse.Namespace) -> None:
         arrays = {"images": to_npz_images(x)}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.int64)
+    if codes is not None:  # InfoGAN: each sample's categorical code
+        arrays["codes"] = codes.numpy().astype(np.int64)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)

@@ -13,7 +13,7 @@ import difflib
 import json
 import math
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -81,6 +81,9 @@ class TrainConfig:
     # evaluation during training (gankit/metrics): FID and classes covered, `best` checkpoint
     eval_every: int = 0  # steps between quick evaluations; 0: off
     eval_samples: int = 2000  # samples drawn for each quick evaluation
+    # the model's algorithm's own keys (its `Options`, e.g. infogan's info_weight), set like the
+    # others with --set key=value and kept here, every one filled in, so config.json says them all
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -106,21 +109,28 @@ POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "l
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
 NON_NEGATIVE = ("depth", "clusters", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
 
-_TYPES = typing.get_type_hints(TrainConfig)
-FIELD_NAMES = [f.name for f in fields(TrainConfig)]
+_TYPES = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != "options"}
+FIELD_NAMES = [f.name for f in fields(TrainConfig) if f.name != "options"]
 
 
-def _unknown_key(key: str, where: str) -> UserError:
-    close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+def option_types(options_cls: Optional[type]) -> dict[str, Any]:
+    """An algorithm's Options dataclass -> {key: type}."""
+    return typing.get_type_hints(options_cls) if options_cls is not None else {}
+
+
+def _unknown_key(key: str, where: str, extra: Optional[dict] = None) -> UserError:
+    close = difflib.get_close_matches(key, FIELD_NAMES + list(extra or {}), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return UserError(f"unknown config key {key!r} in {where}; {hint}see `gankit train --help`")
+    return UserError(f"unknown config key {key!r} in {where}; {hint}see `gankit train --help` "
+                     "(and the README's model sections for each model's own keys)")
 
 
-def coerce(key: str, value: Any, where: str) -> Any:
-    """Check `value` against the field's type (ints for floats are fine; "none" clears optionals)."""
-    if key not in _TYPES:
-        raise _unknown_key(key, where)
-    tp = _TYPES[key]
+def coerce(key: str, value: Any, where: str, extra: Optional[dict] = None) -> Any:
+    """Check `value` against the key's type (ints for floats are fine; "none" clears optionals).
+    extra: the types of the model's own keys (its algorithm's Options), beside the shared ones."""
+    tp = _TYPES.get(key) or (extra or {}).get(key)
+    if tp is None:
+        raise _unknown_key(key, where, extra)
     optional = type(None) in typing.get_args(tp)
     base = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null", "")):
@@ -147,7 +157,7 @@ def coerce(key: str, value: Any, where: str) -> Any:
     return base(value)
 
 
-def parse_set(items: list[str]) -> dict[str, Any]:
+def parse_set(items: list[str], extra: Optional[dict] = None) -> dict[str, Any]:
     """['lr_d=1e-4', 'ema=0'] -> {'lr_d': 0.0001, 'ema': 0}; values parsed as YAML scalars."""
     out: dict[str, Any] = {}
     for item in items:
@@ -161,11 +171,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             value = raw
         if isinstance(value, (dict, list)):
             value = raw
-        out[key] = coerce(key, value, "--set")
+        out[key] = coerce(key, value, "--set", extra)
     return out
 
 
-def load_file(path: str | Path) -> dict[str, Any]:
+def load_file(path: str | Path, extra: Optional[dict] = None) -> dict[str, Any]:
     """A YAML or JSON mapping of config keys; every key checked."""
     p = Path(path)
     try:
@@ -181,7 +191,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must hold a mapping of key: value lines")
-    return {str(k).replace("-", "_"): coerce(str(k).replace("-", "_"), v, str(p)) for k, v in data.items()}
+    return {str(k).replace("-", "_"): coerce(str(k).replace("-", "_"), v, str(p), extra) for k, v in data.items()}
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -217,20 +227,44 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
 def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
                  sets: list[str], flags: dict[str, Any],
-                 dataset_defaults: Optional[dict[str, dict[str, Any]]] = None) -> TrainConfig:
+                 dataset_defaults: Optional[dict[str, dict[str, Any]]] = None,
+                 options_cls: Optional[type] = None) -> TrainConfig:
     """Merge, in order: defaults, model defaults (with `dataset_defaults[dataset]` over them, for
-    the dataset the user's sources name), config file, --set, explicit flags."""
-    user: dict[str, Any] = load_file(file) if file else {}
-    user.update(parse_set(sets))
+    the dataset the user's sources name), config file, --set, explicit flags. Keys of
+    `options_cls` (the algorithm's Options dataclass) go to `options`, every one filled in."""
+    extra = option_types(options_cls)
+    user: dict[str, Any] = load_file(file, extra) if file else {}
+    user.update(parse_set(sets, extra))
     user.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
     dataset = str(user.get("dataset") or TrainConfig.dataset)
     merged: dict[str, Any] = {**model_defaults, **(dataset_defaults or {}).get(dataset, {}), **user}
     merged["model"] = model
+    own = {k: merged.pop(k) for k in list(merged) if k in extra}
+    merged["options"] = make_options(options_cls, own, "the config") if options_cls else {}
     return validate(TrainConfig(**merged))
 
 
+def make_options(options_cls: type, given: dict[str, Any], where: str) -> dict[str, Any]:
+    """`given` checked against the Options dataclass (types, then its own range checks in
+    __post_init__), with its defaults filled in, as a plain dict."""
+    types = option_types(options_cls)
+    for k in given:
+        if k not in types:
+            known = ", ".join(types) or "none"
+            raise UserError(f"{where} has key {k!r}, which this model does not take (its own keys: {known})")
+    checked = {k: coerce(k, v, where, types) for k, v in given.items()}
+    return dataclasses.asdict(options_cls(**checked))
+
+
 def from_dict(d: dict[str, Any], where: str) -> TrainConfig:
-    """A saved config (config.json's "config") back into a TrainConfig, every key checked."""
+    """A saved config (config.json's "config") back into a TrainConfig, every key checked (the
+    model's own keys, in "options", are checked against its algorithm when it is built)."""
     if not isinstance(d, dict):
         raise UserError(f"{where} must hold a mapping of config keys; restore it from a copy of the run")
-    return validate(TrainConfig(**{str(k): coerce(str(k), v, where) for k, v in d.items()}))
+    d = dict(d)
+    options = d.pop("options", {})
+    if not isinstance(options, dict):
+        raise UserError(f"{where}: \"options\" must be a mapping of the model's own keys")
+    cfg = TrainConfig(**{str(k): coerce(str(k), v, where) for k, v in d.items()})
+    cfg.options = {str(k): v for k, v in options.items()}
+    return validate(cfg)

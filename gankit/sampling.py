@@ -75,18 +75,44 @@ def labels_for(n: int, info: DataInfo, label: Optional[int], all_labels: bool,
 
 @torch.no_grad()
 def draw(algo, nets: dict, n: int, seed: int, labels: Optional[torch.Tensor] = None,
-         batch_size: int = 500) -> torch.Tensor:
+         code: Optional[dict] = None, batch_size: int = 500, with_codes: bool = False):
     """n samples as model-range floats, (n, C, H, W) or (n, D): latents drawn on the CPU from
-    `seed`, batch by batch, then `algo.generate(nets, z, labels)` on the networks' device."""
+    `seed`, batch by batch (`code` fixes latent codes in them), then `algo.generate(nets, z,
+    labels)` on the networks' device. with_codes: (samples, their categorical codes or None)."""
     device = next(nets[algo.sampler].parameters()).device
     g = torch.Generator().manual_seed(seed)
-    out = []
+    out, codes = [], []
     for i in range(0, n, batch_size):
         m = min(batch_size, n - i)
-        z = algo.latents(m, g).to(device)
+        z = algo.latents(m, g)
+        if code:
+            z = algo.with_codes(z, code)
+        c = algo.codes_of(z)
+        if c is not None:
+            codes.append(c)
         lab = labels[i:i + m].to(device) if labels is not None else None
-        out.append(algo.generate(nets, z, lab).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+        out.append(algo.generate(nets, z.to(device), lab).float().cpu())
+    x = torch.cat(out) if out else torch.empty(0)
+    if not with_codes:
+        return x
+    return x, (torch.cat(codes) if codes else None)
+
+
+def parse_code(text: str) -> dict[str, float]:
+    """`cat=3,c1=0.5` -> {"cat": 3.0, "c1": 0.5} (the algorithm checks the names and ranges)."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--code takes name=value pairs separated by commas, like cat=3,c1=0.5; "
+                            f"got {part!r}") from None
+    if not out:
+        raise UserError("--code is empty; give name=value pairs like cat=3,c1=0.5")
+    return out
 
 
 @contextmanager

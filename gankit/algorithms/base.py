@@ -18,12 +18,14 @@ a registry line in gankit/algorithms/registry.py; docs/architecture.md walks thr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
+from gankit.errors import UserError
 
 Batch = dict[str, Tensor]  # named fields of one batch: "x" (model range), "label", ...
 Stats = dict[str, Tensor]  # detached scalars, averaged into metrics.jsonl
@@ -68,8 +70,18 @@ class Context:
     device: torch.device
 
 
+@dataclass
+class NoOptions:
+    """An algorithm without keys of its own."""
+
+
 class Algorithm:
     """Base class; see the module docstring. Subclasses set `networks` in __init__."""
+
+    # The algorithm's own config keys: a dataclass of typed fields with defaults, whose
+    # __post_init__ raises a one-line UserError for a bad value. Users set them like any key
+    # (--set key=value); the run's config keeps them in `options`; `self.options` holds them.
+    Options: type = NoOptions
 
     ema: tuple[str, ...] = ()  # networks that get an EMA copy, used for all sampling
     sampler: Optional[str] = None  # the network that generates (None: this algorithm cannot sample)
@@ -80,7 +92,10 @@ class Algorithm:
     def __init__(self, cfg: Any, info: DataInfo, spec: Any = None):
         """cfg: the run's TrainConfig; info: its data's shape and classes; spec: the model's
         registry entry (gankit.models.base.ModelSpec), which builds the networks."""
+        from gankit.config import make_options
+
         self.cfg, self.info, self.spec = cfg, info, spec
+        self.options = self.Options(**make_options(self.Options, cfg.options, f"model {cfg.model}'s config"))
         self.networks: dict[str, nn.Module] = {}
 
     # --- training
@@ -130,6 +145,40 @@ class Algorithm:
 
         z = interpolation_latents(rows, steps, self.cfg.z_dim, gen, slerp)
         return self.generate(nets, z.to(self._device(nets)))
+
+    def grid_latents(self, n: int, gen: torch.Generator) -> Tensor:
+        """The latents of the sample grids saved during training (InfoGAN: a row per code value)."""
+        return self.latents(n, gen)
+
+    # --- latent codes (InfoGAN); a model without them refuses
+    def codes_of(self, z: Tensor) -> Optional[Tensor]:
+        """The categorical code (int64 (N,)) that latents z carry, or None: `gankit sample`
+        writes it to the samples file as `codes`."""
+        return None
+
+    def with_codes(self, z: Tensor, codes: dict[str, float]) -> Tensor:
+        """Latents z with the named codes set (`gankit sample --code cat=3,c1=0.5`)."""
+        raise UserError(f"model {self.cfg.model} has no latent codes; drop --code")
+
+    # --- encoders (autoencoders and VAEs)
+    def encode(self, nets: dict[str, nn.Module], x: Tensor) -> Tensor:
+        """Model-range images (N, C, H, W) -> latents (N, z_dim) (a VAE: the posterior mean)."""
+        raise UserError(f"model {self.cfg.model} has no encoder; encode works for vae and autoencoder")
+
+    def decode(self, nets: dict[str, nn.Module], z: Tensor) -> Tensor:
+        """Latents -> model-range images."""
+        return self.generate(nets, z)
+
+    # --- evaluation and figures of the algorithm's own
+    def scores(self, nets: dict[str, nn.Module], ref: Any, device: torch.device) -> dict:
+        """Scores only this algorithm has, on the test split `ref` (a metrics.evaluate.Reference):
+        InfoGAN's code accuracy, a VAE's test log-likelihood. Added to `gankit eval`'s table."""
+        return {}
+
+    def figures(self, nets: dict[str, nn.Module], x_real: Tensor, folder: Path) -> list[Path]:
+        """Pictures written at the end of training besides the sample grids (traversals,
+        reconstructions); x_real: some model-range training images. Returns the paths written."""
+        return []
 
     def d_accuracy(self, nets: dict[str, nn.Module], real: Tensor, fake: Tensor,
                    real_labels: Optional[Tensor], fake_labels: Optional[Tensor]) -> Optional[dict]:

@@ -33,7 +33,7 @@ from gankit.training.ema import EMA
 from gankit.training.interrupt import DeferredInterrupt
 from gankit.training.optim import compiled, make_optimizer, match_layout
 from gankit.training.progress import Progress
-from gankit.training.snapshots import fixed_grid_inputs, save_snapshot
+from gankit.training.snapshots import fixed_grid_inputs, save_figures, save_snapshot
 
 __all__ = ["BatchSampler", "Trainer", "eval_reference"]
 
@@ -103,7 +103,7 @@ class Trainer:
         self.budget = Budget(auto_epochs(cfg, len(data)), cfg.max_steps, cfg.minutes)
         self.watch = DivergenceWatch(cfg, info.num_classes)
         self.rollbacks = 0  # on_divergence=rollback: how many so far (saved in checkpoints)
-        self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, info, self.device)
+        self.grid_z, self.grid_labels = fixed_grid_inputs(cfg, info, self.device, self.algo)
         self.evaluator = evaluator
         if evaluator is None and cfg.eval_every and distributed.is_rank0(dist):  # rank 0 evaluates
             self.evaluator = eval_reference(cfg)
@@ -276,6 +276,7 @@ class Trainer:
         if not self.save():
             self._on_divergence("the weights are not finite", self.step, final=True)
         self._snapshot(run.samples_dir / "final.png")
+        distributed.on_rank0(self.dist, save_figures, self)
         self._plot()
         run.log(f"stopped at step {self.step}, epoch {self.sampler.epoch}: {reason}")
         self._agree()

@@ -11,14 +11,15 @@ from gankit.config import TrainConfig
 from gankit.data.base import DataInfo, to_uint8
 
 
-def fixed_grid_inputs(cfg: TrainConfig, data: DataInfo, device: torch.device):
-    """The grid's z (grid_size, z_dim) and labels (row r shows class r mod K), from the seed alone.
+def fixed_grid_inputs(cfg: TrainConfig, data: DataInfo, device: torch.device, algo):
+    """The grid's latents (the algorithm's `grid_latents`) and labels (row r shows class r mod K),
+    from the seed alone.
 
     Drawn on the CPU so that the grid is the same on every device.
     """
     n = cfg.grid_size
     g = torch.Generator().manual_seed(cfg.seed + 7919)
-    z = torch.randn(n, cfg.z_dim, generator=g).to(device)
+    z = algo.grid_latents(n, g).to(device)
     labels = None
     if data.num_classes > 1:
         ncol = grid_columns(n, data)
@@ -46,7 +47,7 @@ def save_snapshot(trainer, path: Path) -> None:
     with eval_mode(nets[algo.sampler]):
         if info.kind == "points":
             n = 2000
-            z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 7919))
+            z = algo.latents(n, torch.Generator().manual_seed(cfg.seed + 7919))
             labels = (torch.arange(n) % info.num_classes).to(trainer.device) if algo.conditional else None
             pts = algo.generate(nets, z.to(trainer.device), labels).float().cpu()
             plot_points(pts, path, reference=trainer.data.x[:n], title=path.stem)
@@ -54,3 +55,22 @@ def save_snapshot(trainer, path: Path) -> None:
         labels = trainer.grid_labels if algo.conditional else None
         x = algo.generate(nets, trainer.grid_z, labels).float().cpu()
         save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
+
+
+def save_figures(trainer) -> None:
+    """The algorithm's own end-of-training pictures (traversals, reconstructions) in the run
+    folder, drawn with the sampling networks in eval mode; logged by name."""
+    nets = trainer.sampling_nets()
+    real = trainer.batches.take(torch.arange(min(64, len(trainer.data))))["x"]
+    modules = [net for net in nets.values()]
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        with torch.no_grad():
+            paths = trainer.algo.figures(nets, real.float(), trainer.run.path)
+    finally:
+        for m, w in zip(modules, was):
+            m.train(w)
+    for p in paths:
+        trainer.run.log(f"wrote {p}")
