@@ -39,3 +39,33 @@ def autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def describe_cpu() -> str:
+    """This machine's CPU in one line, for benchmark tables and bug reports: the model name (from
+    /proc/cpuinfo where there is one), the cores PyTorch uses, and the vector features that decide
+    gankit's speed (AVX2, AVX-512, AVX-512 BF16, AMX)."""
+    import os
+    import platform
+
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    features = [label for flag, label in (("avx2", "AVX2"), ("avx512f", "AVX-512"),
+                                          ("avx512_bf16", "AVX-512 BF16"), ("amx_bf16", "AMX-BF16"))
+                if flag in flags]
+    if not flags:
+        features = ["features unknown"]
+    elif not features:
+        features = ["no AVX2"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name}, {cores} cores, {', '.join(features)}; precision auto = {resolve_precision('auto', torch.device('cpu'))}"

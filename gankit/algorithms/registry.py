@@ -3,7 +3,7 @@ well. Why each default is what it is, with the measurements, is in the README's 
 
 from __future__ import annotations
 
-from gankit.algorithms import acgan
+from gankit.algorithms import acgan, infogan
 from gankit.algorithms.gan import GAN
 from gankit.errors import UserError
 from gankit.models.base import ModelSpec
@@ -116,6 +116,10 @@ def _register_all() -> None:
     reg("acgan", "AC-GAN (Odena 2017): conditional DCGAN G, D with a source head and an auxiliary "
         "class head", True, ("image",), lambda spec: acgan.build, algorithm=acgan.ACGAN, objective="gan",
         **ADAM_DCGAN)
+    # the paper's MNIST settings: 62 noise dimensions, Adam 2e-4 for D and 1e-3 for G and Q
+    reg("infogan", "InfoGAN (Chen 2016): DCGAN G and D, a Q head on D's body reading back a 10-way "
+        "categorical and 2 continuous latent codes", False, ("image",), lambda spec: infogan.build,
+        algorithm=infogan.InfoGAN, objective="gan", **{**ADAM_DCGAN, "lr_g": 1e-3}, z_dim=62)
 
 
 _register_all()

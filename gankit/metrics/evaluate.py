@@ -38,6 +38,8 @@ METRICS = {
     "d_acc_real": ("D accuracy on real", "info"),
     "d_acc_fake": ("D accuracy on generated", "info"),
     "d_class_acc": ("D's class head on real test images", "higher"),
+    "code_accuracy": ("code accuracy (Hungarian)", "higher"),
+    "code_accuracy_majority": ("code accuracy (majority)", "higher"),
 }
 
 

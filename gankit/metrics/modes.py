@@ -57,6 +57,24 @@ def label_accuracy(pred: torch.Tensor, requested: torch.Tensor) -> float:
     return float((pred.cpu() == requested.cpu()).double().mean()) if len(requested) else 0.0
 
 
+def matched_accuracy(pred: torch.Tensor, truth: torch.Tensor, num_codes: int,
+                     num_classes: int) -> tuple[float, float]:
+    """Accuracy of unsupervised cluster ids `pred` (0..num_codes-1) against class labels `truth`:
+    (codes matched one-to-one to classes by the Hungarian algorithm on the confusion matrix,
+    each code mapped to its most frequent class). A code left without a class (more codes than
+    classes) counts as wrong under the one-to-one match."""
+    from scipy.optimize import linear_sum_assignment
+
+    if len(pred) != len(truth) or len(pred) == 0:
+        raise ValueError("pred and truth must be non-empty and of the same length")
+    counts = torch.zeros(num_codes, num_classes, dtype=torch.int64)
+    counts.index_put_((pred.long(), truth.long()), torch.ones(len(pred), dtype=torch.int64), accumulate=True)
+    rows, cols = linear_sum_assignment(counts.numpy(), maximize=True)
+    hungarian = float(counts[rows, cols].sum()) / len(pred)
+    majority = float(counts.max(dim=1).values.sum()) / len(pred)
+    return hungarian, majority
+
+
 def mixture_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
     """Mode statistics of 2-D samples (N, 2) against mixture `centres` (M, 2) of equal weight."""
     points, centres = points.double().cpu(), centres.double().cpu()

@@ -57,3 +57,15 @@ def test_stacked_modes():
     assert s["kl_to_uniform"] == pytest.approx(float((h * (h * 1000).log()).sum()), abs=1e-6)
     every = torch.stack([torch.arange(1000) // 100, torch.arange(1000) // 10 % 10, torch.arange(1000) % 10], 1)
     assert modes.stacked_modes(every) == {"modes_captured": 1000, "num_modes": 1000, "kl_to_uniform": 0.0}
+
+
+def test_matched_accuracy_finds_the_best_one_to_one_match():
+    truth = torch.arange(100) % 4
+    perm = torch.tensor([2, 0, 3, 1])
+    assert modes.matched_accuracy(perm[truth], truth, 4, 4) == (1.0, 1.0)
+    merged = torch.where(truth == 3, torch.tensor(2), perm[truth])  # two classes share a code
+    hungarian, majority = modes.matched_accuracy(merged, truth, 4, 4)
+    assert hungarian == 0.75 and majority == 0.75
+    five = torch.where(torch.arange(100) < 10, torch.tensor(4), perm[truth])  # an extra code
+    # code 4 holds classes 0,1,2,3,0,1,2,3,0,1: majority gives it 3 right, the one-to-one match none
+    assert modes.matched_accuracy(five, truth, 5, 4) == (0.90, 0.93)
