@@ -225,11 +225,7 @@ def load(run_path: Union[str, Path], checkpoint: Optional[str] = None, device: s
     if which not in ("best", "last"):
         raise UserError(f"checkpoint must be best or last, got {which!r}")
     tensors, meta = ckpt.load(run.checkpoint(which))
-    written_by = ckpt.written_by(meta)
-    kept = [name for name in algo.ema if ema and any(k.startswith(f"{name}_ema.") for k in tensors)]
-    for name, net in algo.networks.items():
-        ckpt.load_module(f"{name}_ema" if name in kept else name, net, tensors, written_by)
-    algo.load_extra_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
+    kept = ckpt.load_algorithm(algo, tensors, meta, use_ema=ema)
     dev = resolve_device(device)
     nets = {name: net.to(dev) for name, net in algo.networks.items()}
     if algo.sampler is not None:

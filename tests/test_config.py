@@ -86,3 +86,30 @@ def test_bad_files(tmp_path):
 def test_saved_config_round_trips():
     cfg = build_config("cdcgan", MODELS.get("cdcgan").defaults, None, ["label_smoothing=0.1"], {"epochs": 2})
     assert from_dict(json.loads(json.dumps(cfg.to_dict())), "config.json") == cfg
+
+
+def test_an_algorithms_own_keys_go_to_options_with_every_default(tmp_path):
+    spec = MODELS.get("infogan")
+    f = tmp_path / "c.yaml"
+    f.write_text("lambda_cat: 2\nlr_d: 0.001\n")
+    cfg = build_config("infogan", spec.defaults, str(f), ["continuous=3"], {}, spec.dataset_defaults,
+                       spec.algorithm.Options)
+    assert cfg.options == {"categories": 10, "continuous": 3, "lambda_cat": 2.0, "lambda_cont": 0.1, "q_step": "g"}
+    assert cfg.lr_d == 0.001 and not hasattr(cfg, "lambda_cat")
+    again = from_dict(json.loads(json.dumps(cfg.to_dict())), "config.json")
+    assert again.options == cfg.options
+    with pytest.raises(UserError, match="must be int"):
+        build_config("infogan", spec.defaults, None, ["categories=ten"], {}, None, spec.algorithm.Options)
+    with pytest.raises(UserError, match="categories must be"):
+        build_config("infogan", spec.defaults, None, ["categories=1"], {}, None, spec.algorithm.Options)
+    with pytest.raises(UserError, match="unknown config key 'lambda_cat'"):  # another model's key
+        build_config("dcgan", {}, None, ["lambda_cat=1"], {}, None, MODELS.get("dcgan").algorithm.Options)
+    with pytest.raises(UserError, match="options"):
+        from_dict({**cfg.to_dict(), "options": [1]}, "config.json")
+
+
+def test_describe_cpu_names_the_model_and_vector_features():
+    from gankit.device import describe_cpu
+
+    line = describe_cpu()
+    assert "cores" in line and "precision auto = " in line and line.count(";") == 1

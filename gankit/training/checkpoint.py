@@ -172,6 +172,22 @@ def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.T
                         f"({str(e).splitlines()[0][:100]}); {_edited_or_version(written_by)}") from None
 
 
+def load_algorithm(algo, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                   emas: Optional[dict[str, torch.nn.Module]] = None, use_ema: bool = False) -> list[str]:
+    """Load every network of `algo` and its extra state from a checkpoint's tensors.
+    emas: name -> EMA copy to load from "<name>_ema.*" (training). use_ema: load the EMA weights
+    into the networks themselves where the checkpoint has them (sampling). Returns the networks
+    that got EMA weights."""
+    by = written_by(meta)
+    kept = [name for name in algo.ema if use_ema and any(k.startswith(f"{name}_ema.") for k in tensors)]
+    for name, net in algo.networks.items():
+        load_module(f"{name}_ema" if name in kept else name, net, tensors, by)
+    for name, ema in (emas or {}).items():
+        load_module(f"{name}_ema", ema, tensors, by)
+    algo.load_extra_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
+    return kept
+
+
 def load_optimizer(prefix: str, opt: torch.optim.Optimizer, meta: dict[str, Any],
                    tensors: dict[str, torch.Tensor], written_by: Optional[str] = None) -> None:
     """Restore optimizer `prefix` (its JSON in meta[prefix], its tensors "<prefix>.*")."""

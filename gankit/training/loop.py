@@ -163,11 +163,7 @@ class Trainer:
     def restore(self, path: Path) -> None:
         t, meta = ckpt.load(path)
         written_by = ckpt.written_by(meta)
-        for name, net in self.nets.items():
-            ckpt.load_module(name, net, t, written_by)
-        for name, ema in self.emas.items():
-            ckpt.load_module(f"{name}_ema", ema.model, t, written_by)
-        self.algo.load_extra_state({k[6:]: v for k, v in t.items() if k.startswith("extra.")})
+        ckpt.load_algorithm(self.algo, t, meta, {name: e.model for name, e in self.emas.items()})
         self.batches.set_fields(self.algo.prepare(self.batches.fields, restored=True, log=self.run.log))
         for name, opt in self.opts.items():
             ckpt.load_optimizer(f"opt_{name}", opt, meta, t, written_by)
