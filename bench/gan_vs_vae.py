@@ -43,7 +43,8 @@ def machine() -> str:
                 flags = set(value.split())
     except OSError:
         pass
-    shown = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags] or ["none of avx512f/avx512_bf16/amx_bf16"]
+    shown = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    shown = shown or ["none of avx512f/avx512_bf16/amx_bf16"]
     return (f"{name} ({', '.join(shown)}), {os.cpu_count()} cores, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads")
 
@@ -107,7 +108,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"{args.dataset}: {args.minutes:g} min of training per model (registry defaults, seed 0), "
           f"`gankit eval --n {args.n} --no-memorization` of the last checkpoint\n")
-    print("| model | epochs | img/s | FID (floor) | precision | recall | classes covered | -log p(x), IWAE (nats) | recon MSE |")
+    print("| model | epochs | img/s | FID (floor) | precision | recall | classes covered "
+          "| -log p(x), IWAE (nats) | recon MSE |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     runs = {}
     for model in args.models.split(","):

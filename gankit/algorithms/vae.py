@@ -190,7 +190,7 @@ class _EncoderDecoder(Algorithm):
 
     @torch.no_grad()
     def scores(self, nets, ref, device):
-        """recon_mse on the whole test split (see `_recon_protocol`)."""
+        """recon_mse on the whole test split, and its protocol (recon_protocol)."""
         if ref.kind != "image":
             return {}
         grey = ref.test_x.float() / 255

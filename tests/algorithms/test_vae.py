@@ -111,7 +111,8 @@ def test_resume_is_exact(model, tmp_path):
     assert a.keys() == b.keys() and ("extra.code_mean" in a) == (model == "autoencoder")
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    timeless = lambda rows: [{k: v for k, v in r.items() if k not in ("img_per_s", "time_s")} for r in rows]  # noqa: E731
+    def timeless(rows):
+        return [{k: v for k, v in r.items() if k not in ("img_per_s", "time_s")} for r in rows]
     assert timeless(whole.run.read_metrics()) == timeless(again.run.read_metrics())
     assert {"reconstructions.png", "interpolations.png"} <= {p.name for p in (tmp_path / "whole").iterdir()}
 
@@ -213,6 +214,7 @@ def test_mistakes_are_one_line(runs, tmp_path, capsys):
     assert "no EMA" in error_of(capsys, "train", "vae", *FAST, "--set", "ema=0.99")
     dcgan = tmp_path / "d"
     main(["train", "dcgan", "--out", str(dcgan), *FAST, "--set", "max_steps=1"])
-    assert "needs a model with an encoder" in error_of(capsys, "interpolate", dcgan, "--out", tmp_path / "x.png", "--real")
+    err = error_of(capsys, "interpolate", dcgan, "--out", tmp_path / "x.png", "--real")
+    assert "needs a model with an encoder" in err
     with pytest.raises(UserError, match="no encoder"):
         gankit.load(dcgan).encode(np.zeros((2, 8, 8), np.uint8))
