@@ -6,6 +6,11 @@
     x = m.sample(64, seed=1, as_tensor=True)  # float (64, 1, 28, 28) in [-1, 1]
     walk = m.interpolate(rows=4, steps=8)     # uint8 (4, 8, 28, 28)
 
+    v = gankit.load("runs/vae-mnist-001")     # models with an encoder (vae, autoencoder) also:
+    z = v.encode(images)                      # (N, z_dim); the vae: posterior means
+    x = v.decode(z)                           # uint8 (N, 28, 28), the decoder's mean images
+    walks = v.interpolate_between(a, b, 8)    # uint8 (N, 8, 28, 28), encode(a) -> encode(b)
+
 Only the run folder is read (config.json and a checkpoint), never the training command line, so a
 folder copied to another machine works the same. Weights are read with safetensors (no pickles).
 """
@@ -102,24 +107,59 @@ class Model:
         """Images -> latents (N, z_dim), for models with an encoder (vae: the posterior mean).
         images: uint8 (N, H, W) / (N, H, W, C) as `sample` returns them, or float (N, C, H, W)
         in [-1, 1]."""
+        self._needs_encoder("encode")
+        x = self._images(images)
+        return torch.cat([self.algo.encode(self.nets, x[i:i + 500].to(self.device)).float().cpu()
+                          for i in range(0, len(x), 500)])
+
+    @torch.no_grad()
+    def interpolate_between(self, a: Union[np.ndarray, torch.Tensor], b: Union[np.ndarray, torch.Tensor],
+                            steps: int = 10, slerp: bool = False,
+                            as_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
+        """Walks between the codes of real images, for models with an encoder: row i decodes
+        `steps` codes from encode(a[i]) to encode(b[i]), ends included. a, b: N images each, as
+        `encode` takes them. uint8 (N, steps, H, W[, C]), or with as_tensor float (N * steps, C, H, W)."""
+        self._needs_encoder("interpolate between real images")
+        xa, xb = self._images(a), self._images(b)
+        if len(xa) != len(xb) or len(xa) == 0:
+            raise UserError(f"a and b must hold the same number of images (at least one), got {len(xa)} and {len(xb)}")
+        if steps < 2:
+            raise UserError("steps must be at least 2")
+        x = torch.cat([self.algo.interpolate_encoded(self.nets, xa[i:i + 100].to(self.device),
+                                                     xb[i:i + 100].to(self.device), steps, slerp).float().cpu()
+                       for i in range(0, len(xa), 100)])
+        return x if as_tensor else _walks(x, len(xa), steps)
+
+    def _needs_encoder(self, what: str) -> None:
+        if not self.algo.encodes:
+            raise UserError(f"model {self.cfg.model} has no encoder, so it cannot {what}; "
+                            "models with one: vae, autoencoder")
+
+    def _images(self, images: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        """uint8 (N, H, W) / (N, H, W, C), or float (N, C, H, W) in [-1, 1] -> float (N, C, H, W)
+        in [-1, 1] of the training data's shape."""
         from gankit.data.base import to_model_range
 
         x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
         if x.dtype == torch.uint8:
+            if x.dim() not in (3, 4):
+                raise UserError(f"uint8 images must be (N, H, W) or (N, H, W, C), got shape {tuple(x.shape)}")
             x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)
             x = to_model_range(x)
-        if tuple(x.shape[1:]) != tuple(self.info.shape):
+        if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.info.shape):
             raise UserError(f"images must be {tuple(self.info.shape)} (C, H, W) like the training data, "
                             f"got {tuple(x.shape[1:])}")
-        return torch.cat([self.algo.encode(self.nets, x[i:i + 500].float().to(self.device)).float().cpu()
-                          for i in range(0, len(x), 500)])
+        return x.float()
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, as_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
         """Latents (N, z_dim) -> images (uint8 like `sample`, or float with as_tensor)."""
         from gankit.sampling import to_npz_images
 
-        x = self.algo.decode(self.nets, z.to(self.device)).float().cpu()
+        z = torch.as_tensor(np.asarray(z)) if not isinstance(z, torch.Tensor) else z
+        if z.dim() != 2 or (self.algo.encodes and z.shape[1] != self.cfg.z_dim):
+            raise UserError(f"latents must be (N, {self.cfg.z_dim}), got shape {tuple(z.shape)}")
+        x = self.algo.decode(self.nets, z.float().to(self.device)).float().cpu()
         return x if as_tensor else to_npz_images(x)
 
     @torch.no_grad()
@@ -140,11 +180,7 @@ class Model:
             raise UserError("steps must be at least 2 and rows at least 1")
         g = torch.Generator().manual_seed(seed)
         x = self.algo.interpolate(self.nets, rows, steps, slerp, g).float().cpu()
-        if as_tensor:
-            return x
-        u = to_uint8(x)
-        u = u[:, 0] if u.shape[1] == 1 else u.permute(0, 2, 3, 1)
-        return u.reshape(rows, steps, *u.shape[1:]).numpy()
+        return x if as_tensor else _walks(x, rows, steps)
 
 
     def evaluate(self, n: int = 10000, seed: int = 0, extractor: str = "classifier",
@@ -174,6 +210,13 @@ class Model:
         for key, value in own.items():
             (result["protocol"] if key.endswith("_protocol") else result["scores"])[key] = value
         return result, ref, x
+
+
+def _walks(x: torch.Tensor, rows: int, steps: int) -> np.ndarray:
+    """(rows * steps, C, H, W) model range -> uint8 (rows, steps, H, W) or (rows, steps, H, W, C)."""
+    u = to_uint8(x)
+    u = u[:, 0] if u.shape[1] == 1 else u.permute(0, 2, 3, 1)
+    return u.reshape(rows, steps, *u.shape[1:]).numpy()
 
 
 def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optional[str] = None,

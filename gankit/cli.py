@@ -3,7 +3,7 @@
     gankit train [MODEL] [--dataset NAME] [--data-dir DIR] [--epochs N | --minutes M] [--out RUN]
     gankit train --resume RUN
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
-    gankit interpolate RUN --out FILE.png [--steps 10] [--slerp]
+    gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
     gankit report RUN [--out FILE.html]
     gankit models | gankit datasets
@@ -67,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--steps", type=int, default=10, help="images per row")
     i.add_argument("--rows", type=int, default=8)
     i.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
-    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--real", action="store_true",
+                   help="models with an encoder (vae, autoencoder): walk between the codes of pairs of test "
+                   "images of the run's dataset, shown at both ends of each row")
+    i.add_argument("--data-dir", help="with --real: folder holding the dataset's files (default: the run's)")
+    i.add_argument("--seed", type=int, default=0, help="which latents (with --real: which test images)")
     i.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
     i.add_argument("--device", default="cpu")
 

@@ -124,11 +124,16 @@ def _resume(args: argparse.Namespace) -> None:
 
 def _training_data(cfg):
     """The train split as the config describes it (a fresh run and a resume load it alike)."""
+    return _data(cfg, "train")
+
+
+def _data(cfg, split: str, data_dir=None):
+    """A split of the config's dataset at its image size and channels (data_dir: another folder)."""
     from gankit.data import DataSpec, load_dataset
 
-    return load_dataset(cfg.dataset, DataSpec(
-        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, split="train",
-        image_size=cfg.image_size, channels=cfg.channels))
+    folder = data_dir or cfg.data_dir
+    return load_dataset(cfg.dataset, DataSpec(data_dir=Path(folder) if folder else None, split=split,
+                                              image_size=cfg.image_size, channels=cfg.channels))
 
 
 def _evaluator(cfg):
@@ -253,10 +258,38 @@ def interpolate(args: argparse.Namespace) -> None:
     out = _check_writable_file(args.out, ".png")
     if args.steps < 2 or args.rows < 1:
         raise UserError("--steps must be at least 2 and --rows at least 1")
+    if args.data_dir and not args.real:
+        raise UserError("--data-dir is for --real (the test images to encode); drop it")
     model = load(args.run, args.checkpoint, args.device)
+    if args.real:
+        return _interpolate_real(args, model, out)
     x = model.interpolate(args.rows, args.steps, args.slerp, args.seed, as_tensor=True)
     save_grid(to_uint8(x), out, nrow=args.steps)
     print(f"wrote {args.rows} rows of {args.steps} interpolation steps to {out}")
+
+
+def _interpolate_real(args: argparse.Namespace, model, out: Path) -> None:
+    """Rows that walk between the codes of two test images, the images themselves at both ends."""
+    import torch
+
+    from gankit.data.base import to_model_range, to_uint8
+    from gankit.viz import save_grid
+
+    if not model.algo.encodes:
+        raise UserError(f"--real needs a model with an encoder (vae, autoencoder); {model.cfg.model} "
+                        "has none, so drop --real")
+    cfg = model.cfg
+    test = _data(cfg, "test", args.data_dir)
+    rows = min(args.rows, len(test) // 2)
+    if rows < 1:
+        raise UserError(f"the test split of {cfg.dataset} has fewer than two images")
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:2 * rows]
+    a, b = to_model_range(test.x[idx[:rows]]), to_model_range(test.x[idx[rows:]])
+    walk = model.interpolate_between(a, b, args.steps, args.slerp, as_tensor=True)
+    grid = torch.cat([a[:, None], walk.unflatten(0, (rows, args.steps)), b[:, None]], 1).flatten(0, 1)
+    save_grid(to_uint8(grid), out, nrow=args.steps + 2)
+    print(f"wrote {rows} rows of {args.steps} steps between encoded {cfg.dataset} test images "
+          f"(the images at both ends) to {out}")
 
 
 def models(args: argparse.Namespace) -> None:
@@ -264,7 +297,7 @@ def models(args: argparse.Namespace) -> None:
 
     for name, spec in MODELS:
         tag = " [conditional]" if spec.conditional else ""
-        print(f"{name:10s} {spec.description}{tag}")
+        print(f"{name:11s} {spec.description}{tag}")
 
 
 def datasets(args: argparse.Namespace) -> None:

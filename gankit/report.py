@@ -2,7 +2,8 @@
 
 It holds the config, the loss curves, the FID curve of `--eval-every` (when the run had one),
 the metric table of `gankit eval` with its protocol and floors, the nearest-training-image grid,
-and every per-epoch sample grid. Images are embedded as base64, so the page can be mailed or
+the model's own figures (the vae's reconstructions and interpolations) and every per-epoch
+sample grid. Images are embedded as base64, so the page can be mailed or
 copied alone.
 """
 
@@ -72,6 +73,11 @@ def write_report(run: RunFolder, out: Path, result: dict | None) -> None:
                       "the row of those training images.</p>", _img(png, "nearest neighbours")]
     else:
         parts.append("<p>No evaluation yet: run <code>gankit eval RUN</code>.</p>")
+    shown = {run.losses_png.name, "nearest.png"}
+    figures = sorted(p for p in run.path.glob("*.png") if p.name not in shown)
+    if figures:  # the model's own end-of-training pictures (reconstructions, interpolations)
+        parts.append("<h2>Figures</h2>")
+        parts += [f"<figure>{_img(p, p.stem)}<figcaption>{p.stem}</figcaption></figure>" for p in figures]
     grids = sorted(run.samples_dir.glob("epoch_*.png")) + sorted(run.samples_dir.glob("final.png"))
     if grids:
         parts.append("<h2>Samples (fixed latents)</h2>")

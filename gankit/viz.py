@@ -171,8 +171,11 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
 
     Top panel: d_loss and g_loss against step (faint raw points, smoothed line).
     Bottom panel: D(x), D(G(z)) (mean probabilities) and D's accuracy on real and fake, in [0, 1].
-    Missing keys are skipped; a single row gives single markers.
+    Missing keys are skipped; a single row gives single markers. Rows of a model with neither
+    d_loss nor g_loss (no D: the vae) get one panel of every number they log.
     """
+    if rows and not any(k in r for r in rows for k in ("d_loss", "g_loss")):
+        return _plot_stats(rows, path, title)
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
     top_series = [("d_loss", "D loss", "tab:red"), ("g_loss", "G loss", "tab:blue")]
@@ -218,6 +221,32 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
         )
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+BOOKKEEPING = ("step", "epoch", "images", "img_per_s", "time_s")
+
+
+def _plot_stats(rows: Sequence[dict], path: PathLike, title: str) -> None:
+    """One panel: every number the training rows log besides the bookkeeping, against step."""
+    plt = _pyplot()
+    train = [r for r in rows if not r.get("eval") and "event" not in r]
+    keys = list(dict.fromkeys(k for r in train for k, v in r.items() if k not in BOOKKEEPING
+                              and isinstance(v, (int, float)) and not isinstance(v, bool)))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, key in enumerate(keys):
+        steps, values = _series(train, key)
+        colour = f"C{i % 10}"
+        ax.plot(steps, values, ".", color=colour, alpha=0.25, markersize=3)
+        ax.plot(steps, _smooth(values), "-", color=colour, label=key, marker="o" if len(values) == 1 else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    if keys:
+        ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     _save_figure(fig, path)
 

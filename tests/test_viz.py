@@ -97,6 +97,18 @@ def test_plot_losses_full_partial_single_and_empty(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "full.png", "one.png", "partial.png"]
 
 
+def test_plot_losses_of_a_model_without_d_draws_what_it_logs(tmp_path, monkeypatch):
+    import gankit.viz as viz
+
+    drawn = []
+    monkeypatch.setattr(viz, "_save_figure", lambda fig, path: drawn.append(
+        sorted(line.get_label() for ax in fig.axes for line in ax.get_lines() if not line.get_label().startswith("_"))))
+    rows = [dict(step=s, epoch=0.1, images=s * 128, loss=100.0 - s, recon=80.0 - s, kl=20.0,
+                 img_per_s=900.0, time_s=1.0) for s in range(10)] + [dict(step=10, eval=True, fid=3.0)]
+    plot_losses(rows, tmp_path / "vae.png")
+    assert drawn == [["kl", "loss", "recon"]]
+
+
 def test_plot_points(tmp_path):
     g = torch.Generator().manual_seed(0)
     plot_points(torch.randn(300, 2, generator=g), tmp_path / "p.png", title="ring")

@@ -169,6 +169,17 @@ class Algorithm:
         """Latents -> model-range images."""
         return self.generate(nets, z)
 
+    def interpolate_encoded(self, nets: dict[str, nn.Module], a: Tensor, b: Tensor, steps: int,
+                            slerp: bool) -> Tensor:
+        """(N * steps, C, H, W): for each pair of model-range images a[i], b[i] (N each), `steps`
+        decoded codes on the line (or great circle) from encode(a[i]) to encode(b[i]), ends included."""
+        from gankit.latent import lerp, slerp as slerp_fn
+
+        za, zb = self.encode(nets, a), self.encode(nets, b)
+        t = torch.linspace(0, 1, steps, device=za.device)
+        path = (slerp_fn if slerp else lerp)(za, zb, t)
+        return self.decode(nets, path.reshape(len(a) * steps, -1))
+
     # --- evaluation and figures of the algorithm's own
     def scores(self, nets: dict[str, nn.Module], ref: Any, device: torch.device) -> dict:
         """Scores only this algorithm has, on the test split `ref` (a metrics.evaluate.Reference):

@@ -3,7 +3,7 @@ well. Why each default is what it is, with the measurements, is in the README's 
 
 from __future__ import annotations
 
-from gankit.algorithms import acgan, infogan
+from gankit.algorithms import acgan, infogan, vae
 from gankit.algorithms.gan import GAN
 from gankit.errors import UserError
 from gankit.models.base import ModelSpec
@@ -120,6 +120,17 @@ def _register_all() -> None:
     reg("infogan", "InfoGAN (Chen 2016): DCGAN G and D, a Q head on D's body reading back a 10-way "
         "categorical and 2 continuous latent codes", False, ("image",), lambda spec: infogan.build,
         algorithm=infogan.InfoGAN, objective="gan", **{**ADAM_DCGAN, "lr_g": 1e-3}, z_dim=62)
+    # the VAE's usual optimiser (Adam 1e-3, default betas) on batches of 128; one rate, lr_g, for
+    # E and G together; 32 latent dimensions; width 32 (a quarter of width 64's convolution FLOPs,
+    # for training and for the IWAE estimate's thousands of decodes per image on a CPU); no EMA
+    coder = dict(optimizer="adam", lr_g=1e-3, beta1=0.9, beta2=0.999, batch_size=128, z_dim=32, width=32,
+                 ema=0.0)
+    reg("vae", "VAE (Kingma 2014): conv encoder and Bernoulli conv decoder, -ELBO on dynamically "
+        "binarized images, Adam(1e-3) on batches of 128, 32 latents, width 32; eval adds the IWAE test "
+        "log-likelihood", False, ("image",), lambda spec: vae.build_vae, algorithm=vae.VAE, **coder)
+    reg("autoencoder", "plain autoencoder: the vae's networks, a 32-d code, Bernoulli cross-entropy "
+        "on grey levels; samples from a Gaussian fitted to the training codes", False, ("image",),
+        lambda spec: vae.build_autoencoder, algorithm=vae.Autoencoder, **coder)
 
 
 _register_all()

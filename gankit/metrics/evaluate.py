@@ -40,6 +40,9 @@ METRICS = {
     "d_class_acc": ("D's class head on real test images", "higher"),
     "code_accuracy": ("code accuracy (Hungarian)", "higher"),
     "code_accuracy_majority": ("code accuracy (majority)", "higher"),
+    "nll_iwae": ("-log p(x), IWAE (nats)", "lower"),
+    "nll_elbo": ("-ELBO (nats)", "lower"),
+    "recon_mse": ("reconstruction MSE", "lower"),
 }
 
 
@@ -247,6 +250,9 @@ def format_table(result: dict) -> str:
         lines.append(f"  {label:26s} {v:>10s} {floor:>10s}  {better}")
     if "histogram" in scores:
         lines.append(f"  class shares (%): {class_shares(scores)}")
+    for key, text in p.items():  # the protocols of the algorithm's own scores
+        if key.endswith("_protocol"):
+            lines.append(f"  {key[:-len('_protocol')]}: {text}")
     m = result.get("memorization")
     if m:
         for space in ("pixel", "feature"):

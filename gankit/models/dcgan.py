@@ -48,10 +48,11 @@ def _norm2d(kind: str, ch: int) -> nn.Module:
 
 
 class DCGANGenerator(nn.Module):
-    """z (N, z_dim) [+ label] -> (N, C, H, W) in [-1, 1]."""
+    """z (N, z_dim) [+ label] -> (N, C, H, W) in [-1, 1], or raw per-pixel logits with
+    out="logits" (a decoder whose pixels are Bernoulli probabilities sigmoid(logits): the vae)."""
 
     def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int = 0,
-                 depth: int = 0):
+                 depth: int = 0, out: str = "tanh"):
         super().__init__()
         c, h, w = shape
         if h != w:
@@ -68,7 +69,7 @@ class DCGANGenerator(nn.Module):
             ch //= 2
             for _ in range(depth):  # more capacity at the same resolution
                 layers += [nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
-        layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1)] + ([nn.Tanh()] if out == "tanh" else [])
         self.net = nn.Sequential(*layers)
         init_dcgan_weights(self)
 

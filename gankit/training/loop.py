@@ -422,7 +422,8 @@ class Trainer:
         self._plot()
         rows = self.run.read_metrics() if distributed.is_rank0(self.dist) else []
         last = rows[-1] if rows else {}
-        losses = "  ".join(f"{k}={last[k]:.4f}" for k in last if k.endswith("_loss") and isinstance(last[k], float))
+        losses = "  ".join(f"{k}={last[k]:.4f}" for k in last
+                           if (k == "loss" or k.endswith("_loss")) and isinstance(last[k], float))
         self.run.log(f"epoch {epoch} done at step {self.step}  {losses}".rstrip())
 
     def _plot(self) -> None:
