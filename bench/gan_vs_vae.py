@@ -6,7 +6,8 @@ Each model trains in its own `gankit train` process for the same --minutes (its 
 seed 0), then `gankit eval RUN --n N --no-memorization` scores it against the test split. Prints
 the machine (CPU model, AVX-512 / bf16 / AMX flags, torch threads) and a markdown table: epochs,
 images/s, FID (and the real-data floor), precision, recall, classes covered, -log p(x) by IWAE and
-the reconstruction MSE where the model has them. Writes DIR/samples_<model>.png (64 samples, seed
+the reconstruction MSE where the model has them, and label accuracy for conditional models (their
+samples asked for labels 0..K-1 in turn). Writes DIR/samples_<model>.png (64 samples, seed
 0) and DIR/side_by_side.png (real test images, then each model's grid, left to right). Plain
 prints; never asserts. With --dataset digits and --minutes 0.05 it runs in about a minute.
 """
@@ -32,21 +33,10 @@ from gankit.runs import RunFolder  # noqa: E402
 
 
 def machine() -> str:
-    """CPU model, its AVX-512 / bf16 / AMX flags (from /proc/cpuinfo), cores and torch threads."""
-    name, flags = "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name == "unknown CPU":
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    shown = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    shown = shown or ["none of avx512f/avx512_bf16/amx_bf16"]
-    return (f"{name} ({', '.join(shown)}), {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads")
+    """The CPU (gankit.device.describe_cpu), torch's version and threads."""
+    from gankit.device import describe_cpu
+
+    return f"{describe_cpu()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def gankit_cli(*args: str) -> None:
@@ -67,7 +57,8 @@ def row(model: str, run: Path) -> str:
         return format(s[key], fmt) if key in s else "-"
     nll = f"{s['nll_iwae']:.2f} +-{s['nll_iwae_std']:.2f}" if "nll_iwae" in s else "-"
     return (f"| `{model}` | {epochs:.2f} | {rate:.0f} | {s['fid']:.3f} ({f['fid']:.3f}) | {num('precision', '.3f')} | "
-            f"{num('recall', '.3f')} | {num('classes_covered', 'd')} | {nll} | {num('recon_mse', '.4f')} |")
+            f"{num('recall', '.3f')} | {num('classes_covered', 'd')} | {num('label_accuracy', '.4f')} | {nll} | "
+            f"{num('recon_mse', '.4f')} |")
 
 
 def side_by_side(runs: dict[str, Path], dataset: str, data_dir: str | None, out: Path) -> None:
@@ -108,9 +99,9 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"{args.dataset}: {args.minutes:g} min of training per model (registry defaults, seed 0), "
           f"`gankit eval --n {args.n} --no-memorization` of the last checkpoint\n")
-    print("| model | epochs | img/s | FID (floor) | precision | recall | classes covered "
+    print("| model | epochs | img/s | FID (floor) | precision | recall | classes covered | label accuracy "
           "| -log p(x), IWAE (nats) | recon MSE |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     runs = {}
     for model in args.models.split(","):
         run = out / model

@@ -68,3 +68,20 @@ def build_models(cfg: TrainConfig, info):
     """(G, D) of cfg's GAN model, freshly initialised."""
     nets = MODELS.get(cfg.model).make(cfg, info).networks
     return nets["G"], nets["D"]
+
+
+def train_to(cfg: TrainConfig, data: Dataset, resume: bool = False, spec=None):
+    """Train cfg into the run folder cfg.out (created, or with `resume` continued from its last
+    checkpoint) until its budget; returns the trainer. spec: the model (default: cfg's registered)."""
+    from pathlib import Path
+
+    from gankit.runs import RunFolder
+    from gankit.training.loop import Trainer
+
+    run = RunFolder.open(Path(cfg.out)) if resume else RunFolder.create(Path(cfg.out), cfg, data.info())
+    trainer = Trainer(cfg, data, run, spec or MODELS.get(cfg.model))
+    if resume:
+        trainer.restore(run.checkpoint())
+    trainer.train()
+    run.unlock()
+    return trainer

@@ -6,8 +6,7 @@ from torch import nn
 
 from gankit.algorithms.base import Algorithm, OptimizerSpec, Phase
 from gankit.runs import RunFolder
-from gankit.training.loop import Trainer
-from tests.helpers import config, image_data
+from tests.helpers import config, image_data, train_to
 
 
 class Shift(nn.Module):
@@ -61,13 +60,7 @@ class Spec:
 def _train(tmp_path, name, steps, resume=False):
     data = image_data(n=48, size=8)
     cfg = config("gan", out=str(tmp_path / name), max_steps=steps, lr_g=0.05, log_every=3)
-    run = RunFolder.open(tmp_path / name) if resume else RunFolder.create(tmp_path / name, cfg, data.info())
-    trainer = Trainer(cfg, data, run, Spec())
-    if resume:
-        trainer.restore(run.checkpoint())
-    trainer.train()
-    run.unlock()
-    return trainer
+    return train_to(cfg, data, resume, Spec())
 
 
 def test_any_algorithm_trains_checkpoints_and_resumes_exactly(tmp_path):

@@ -13,9 +13,8 @@ from gankit.algorithms.infogan import InfoGAN
 from gankit.errors import UserError
 from gankit.metrics.modes import matched_accuracy
 from gankit.runs import RunFolder
-from gankit.training.loop import Trainer
 from tests.algorithms.test_acgan import two_classes
-from tests.helpers import config, image_data, make_trainer
+from tests.helpers import config, image_data, make_trainer, train_to
 from tests.test_cli import FAST, error_of, run_cli
 
 
@@ -92,13 +91,7 @@ def test_the_categorical_code_learns_the_two_classes(tmp_path):
 def _train(tmp_path, name, steps, resume=False):
     data = image_data(n=48, size=8, classes=0)
     cfg = config("infogan", out=str(tmp_path / name), max_steps=steps, log_every=3, precision="fp32")
-    run = RunFolder.open(tmp_path / name) if resume else RunFolder.create(tmp_path / name, cfg, data.info())
-    trainer = Trainer(cfg, data, run, MODELS.get("infogan"))
-    if resume:
-        trainer.restore(run.checkpoint())
-    trainer.train()
-    run.unlock()
-    return trainer
+    return train_to(cfg, data, resume)
 
 
 def test_resume_is_exact(tmp_path):

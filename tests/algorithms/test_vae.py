@@ -19,7 +19,7 @@ from gankit.config import build_config
 from gankit.data import DataSpec, load_dataset
 from gankit.errors import UserError
 from gankit.runs import RunFolder
-from tests.helpers import config, image_data, make_trainer
+from tests.helpers import config, image_data, make_trainer, train_to
 from tests.test_cli import error_of
 
 FAST = ["--dataset", "digits", "--set", "width=8", "--set", "z_dim=4", "--set", "batch_size=64",
@@ -93,13 +93,7 @@ def test_iwae_converges_to_the_log_likelihood_and_bounds_the_elbo():
 def _trained(tmp_path, name, model, steps, resume=False, **kw):
     data = image_data(n=48, size=8)
     cfg = config(model, out=str(tmp_path / name), max_steps=steps, precision="fp32", log_every=2, **kw)
-    run = RunFolder.open(tmp_path / name) if resume else RunFolder.create(tmp_path / name, cfg, data.info())
-    trainer = make_trainer(cfg, data, run)
-    if resume:
-        trainer.restore(run.checkpoint())
-    trainer.train()
-    run.unlock()
-    return trainer
+    return train_to(cfg, data, resume)
 
 
 @pytest.mark.parametrize("model", ["vae", "autoencoder"])
