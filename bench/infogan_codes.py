@@ -53,7 +53,7 @@ def main() -> None:
     print(f"{'seed':>4s} {'steps':>6s} {'epochs':>6s} {'wall s':>7s} {'Hungarian':>9s} {'majority':>8s}")
     hung = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        out = root / f"infogan-{args.dataset}-seed{seed}-{int(time.time())}"
+        out = Path(tempfile.mkdtemp(prefix=f"infogan-{args.dataset}-seed{seed}-", dir=root)) / "run"
         cmd = [sys.executable, "-m", "gankit", "train", "infogan", "--dataset", args.dataset, "--seed", str(seed),
                "--out", str(out), *budget_args] + (["--data-dir", args.data_dir] if args.data_dir else [])
         for kv in args.set:
