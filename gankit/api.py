@@ -83,13 +83,14 @@ class Model:
         code: latent codes to fix for every sample (InfoGAN: {"cat": 3, "c1": 0.5})."""
         from gankit.sampling import to_npz_images
 
-        x = self._draw(n, seed, label, code)[0]
+        x = self.draw(n, seed, label, code)[0]
         if as_tensor or self.info.kind != "image":
             return x if as_tensor else x.numpy().astype(np.float32)
         return to_npz_images(x)
 
-    def _draw(self, n: int, seed: int, label: LabelArg, code: Optional[dict]):
-        """(samples, the latents' categorical codes or None)."""
+    def draw(self, n: int, seed: int = 0, label: LabelArg = None, code: Optional[dict] = None):
+        """(model-range samples as `sample(as_tensor=True)` gives them, the latents' categorical
+        codes int64 (n,) or None): what `gankit sample` writes."""
         from gankit.sampling import draw
 
         if n <= 0:
@@ -99,7 +100,7 @@ class Model:
     def codes(self, n: int, seed: int = 0, code: Optional[dict] = None) -> Optional[np.ndarray]:
         """The categorical codes (int64 (n,)) of `sample(n, seed, code=code)`, or None for a model
         without latent codes."""
-        c = self._draw(n, seed, None, code)[1]
+        c = self.draw(n, seed, None, code)[1]
         return None if c is None else c.numpy()
 
     @torch.no_grad()

@@ -221,7 +221,7 @@ def sample(args: argparse.Namespace) -> None:
     model = load(args.run, args.checkpoint, args.device, ema=not args.no_ema)
     labels = labels_for(args.n, model.info, args.label, args.labels == "all", model.conditional)
     code = parse_code(args.code) if args.code else None
-    x, codes = model._draw(args.n, args.seed, labels, code)
+    x, codes = model.draw(args.n, args.seed, labels, code)
     if model.info.kind == "points":
         arrays = {"points": x.numpy().astype(np.float32)}
     else:

@@ -81,7 +81,7 @@ class TrainConfig:
     # evaluation during training (gankit/metrics): FID and classes covered, `best` checkpoint
     eval_every: int = 0  # steps between quick evaluations; 0: off
     eval_samples: int = 2000  # samples drawn for each quick evaluation
-    # the model's algorithm's own keys (its `Options`, e.g. infogan's info_weight), set like the
+    # the model's algorithm's own keys (its `Options`, e.g. infogan's lambda_cat), set like the
     # others with --set key=value and kept here, every one filled in, so config.json says them all
     options: dict[str, Any] = field(default_factory=dict)
 

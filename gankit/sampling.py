@@ -116,15 +116,17 @@ def parse_code(text: str) -> dict[str, float]:
 
 
 @contextmanager
-def eval_mode(module: torch.nn.Module):
-    """The module in eval mode (batch-norm running statistics) for the block, then back to the
-    mode it was in."""
-    was = module.training
-    module.eval()
+def eval_mode(*modules: torch.nn.Module):
+    """The modules in eval mode (batch-norm running statistics) for the block, then each back to
+    the mode it was in."""
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
     try:
-        yield module
+        yield
     finally:
-        module.train(was)
+        for m, w in zip(modules, was):
+            m.train(w)
 
 
 def to_npz_images(x: torch.Tensor) -> np.ndarray:

@@ -34,6 +34,7 @@ from gankit.losses import LOSSES, d_nonsaturating
 from gankit.models.base import init_dcgan_weights
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.objectives.base import logit_stats
+from gankit.sampling import eval_mode
 
 
 @dataclass
@@ -291,13 +292,9 @@ class InfoGAN(GAN):
         running statistics stay as trained."""
         D, Q = copy.deepcopy(nets["D"]).train(), nets["Q"]
         device = next(D.parameters()).device
-        was = Q.training
-        Q.eval()
-        try:
+        with eval_mode(Q):
             out = [Q(D(x[i:i + batch_size].to(device))[1])[0].argmax(1).cpu()
                    for i in range(0, len(x), batch_size)]
-        finally:
-            Q.train(was)
         return torch.cat(out)
 
     def scores(self, nets, ref, device):

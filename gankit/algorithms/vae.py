@@ -258,7 +258,7 @@ class VAE(_EncoderDecoder):
         gen = torch.Generator().manual_seed(EVAL_SEED)
         iwae, elbo = [], []
         per = max(1, PER_FORWARD // k)
-        with eval_mode(nets["E"]), eval_mode(nets["G"]):
+        with eval_mode(nets["E"], nets["G"]):
             for i in range(0, n, per):
                 a, b = importance_bounds(nets["E"], nets["G"], binary[idx[i:i + per]].to(device), k, gen)
                 iwae.append(a.cpu())

@@ -60,17 +60,11 @@ def save_snapshot(trainer, path: Path) -> None:
 def save_figures(trainer) -> None:
     """The algorithm's own end-of-training pictures (traversals, reconstructions) in the run
     folder, drawn with the sampling networks in eval mode; logged by name."""
+    from gankit.sampling import eval_mode
+
     nets = trainer.sampling_nets()
     real = trainer.batches.take(torch.arange(min(64, len(trainer.data))))["x"]
-    modules = [net for net in nets.values()]
-    was = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        with torch.no_grad():
-            paths = trainer.algo.figures(nets, real.float(), trainer.run.path)
-    finally:
-        for m, w in zip(modules, was):
-            m.train(w)
+    with eval_mode(*nets.values()), torch.no_grad():
+        paths = trainer.algo.figures(nets, real.float(), trainer.run.path)
     for p in paths:
         trainer.run.log(f"wrote {p}")
