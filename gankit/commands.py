@@ -273,6 +273,7 @@ def _interpolate_real(args: argparse.Namespace, model, out: Path) -> None:
     import torch
 
     from gankit.data.base import to_model_range, to_uint8
+    from gankit.latent import framed_walks
     from gankit.viz import save_grid
 
     if not model.algo.encodes:
@@ -286,8 +287,7 @@ def _interpolate_real(args: argparse.Namespace, model, out: Path) -> None:
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:2 * rows]
     a, b = to_model_range(test.x[idx[:rows]]), to_model_range(test.x[idx[rows:]])
     walk = model.interpolate_between(a, b, args.steps, args.slerp, as_tensor=True)
-    grid = torch.cat([a[:, None], walk.unflatten(0, (rows, args.steps)), b[:, None]], 1).flatten(0, 1)
-    save_grid(to_uint8(grid), out, nrow=args.steps + 2)
+    save_grid(to_uint8(framed_walks(a, walk, b)), out, nrow=args.steps + 2)
     print(f"wrote {rows} rows of {args.steps} steps between encoded {cfg.dataset} test images "
           f"(the images at both ends) to {out}")
 

@@ -78,3 +78,11 @@ def interpolation_latents(
     t = torch.linspace(0.0, 1.0, steps, device=device)
     path = _slerp(a, b, t) if slerp else lerp(a, b, t)
     return path.reshape(n_rows * steps, z_dim)
+
+
+def framed_walks(a: torch.Tensor, walks: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Walks between pairs of images framed by those images: a, b (N, C, H, W) and walks
+    (N * S, C, H, W), row i going from a[i] to b[i] -> (N * (S + 2), C, H, W), row by row."""
+    n = len(a)
+    rows = walks.reshape(n, len(walks) // n, *walks.shape[1:])
+    return torch.cat([a[:, None], rows, b[:, None]], 1).flatten(0, 1)

@@ -80,3 +80,13 @@ def test_interpolation_latents(spherical):
     a, b = torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)
     torch.testing.assert_close(z[0::5], a)  # each row starts at its start code ...
     torch.testing.assert_close(z[4::5], b)  # ... and ends at its end code
+
+
+def test_framed_walks_put_each_pair_at_the_ends_of_its_row():
+    from gankit.latent import framed_walks
+
+    a, b = torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2) * 9
+    walks = torch.arange(2 * 3, dtype=torch.float32).reshape(6, 1, 1, 1).expand(6, 1, 2, 2)
+    grid = framed_walks(a, walks, b)
+    assert grid.shape == (10, 1, 2, 2)
+    assert grid[:, 0, 0, 0].tolist() == [0, 0, 1, 2, 9, 0, 3, 4, 5, 9]

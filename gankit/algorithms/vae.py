@@ -208,6 +208,7 @@ class _EncoderDecoder(Algorithm):
     def figures(self, nets, x_real, folder: Path):
         """reconstructions.png (rows of real images, each above its reconstructions) and
         interpolations.png (walks between the codes of two real images, the images at both ends)."""
+        from gankit.latent import framed_walks
         from gankit.viz import save_grid
 
         cols = 8
@@ -220,9 +221,8 @@ class _EncoderDecoder(Algorithm):
         if pairs == 0:
             return paths[:1]
         a, b = x[:pairs], x[pairs:2 * pairs]
-        walk = self.interpolate_encoded(nets, a, b, steps, slerp=False).unflatten(0, (pairs, steps))
-        grid = torch.cat([a[:, None], walk, b[:, None]], 1).flatten(0, 1)
-        save_grid(to_uint8(grid), paths[1], nrow=steps + 2)
+        walk = self.interpolate_encoded(nets, a, b, steps, slerp=False)
+        save_grid(to_uint8(framed_walks(a, walk, b)), paths[1], nrow=steps + 2)
         return paths
 
     def describe(self):
