@@ -71,6 +71,7 @@ class TrainConfig:
     out: Optional[str] = None  # run folder (default: runs/<model>-<dataset>-NNN)
     log_every: int = 50  # steps between metrics.jsonl rows
     checkpoint_every: int = 1000  # steps between checkpoints (also at every epoch end and the end)
+    checkpoint_minutes: float = 2.0  # and at least this often, in minutes of training time; 0: by steps only
     # reliability: old checkpoints and training that goes wrong
     keep: int = 2  # step_NNNNNNNN checkpoints kept besides last (and best); older ones are pruned
     on_divergence: str = "stop"  # stop | rollback | warn: what a diverged run does (see training/divergence.py)
@@ -107,7 +108,7 @@ def choices() -> dict[str, tuple]:
 POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("depth", "clusters", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
 
 _TYPES = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != "options"}
 FIELD_NAMES = [f.name for f in fields(TrainConfig) if f.name != "options"]

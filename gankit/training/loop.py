@@ -107,6 +107,7 @@ class Trainer:
         self.evaluator = evaluator
         if evaluator is None and cfg.eval_every and distributed.is_rank0(dist):  # rank 0 evaluates
             self.evaluator = eval_reference(cfg)
+        self.saves = 0  # checkpoints written by this process (checkpoints by the clock count from the newest)
         self.best_fid: Optional[float] = None  # the lowest FID of the quick evaluations so far
 
     # --- checkpoints
@@ -141,6 +142,7 @@ class Trainer:
             self.run.log(f"checkpoint {which} not written at step {self.step}: the weights are not finite")
             return False
         t = self.state_tensors(together)
+        self.saves += 1  # on every rank alike: the clock's cadence counts from here
         if not distributed.is_rank0(self.dist):
             return True
         meta = {
@@ -229,8 +231,9 @@ class Trainer:
         reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
         stop = DeferredInterrupt(together=self.dist is not None, shown=main)
         try:
+            saved_at = self.elapsed  # training time of the newest checkpoint
             while reason is None and not stop.requested:
-                epoch_before = self.sampler.epoch
+                epoch_before, saves_before = self.sampler.epoch, self.saves
                 self.iteration(self.stats)
                 now = time.perf_counter()
                 self.elapsed += now - t_last
@@ -258,6 +261,13 @@ class Trainer:
                     self.save()
                 if self.dist is not None:  # the ranks stop together, on the same clock, or fail together
                     stop.requested, self.elapsed = self.dist.agree(stop.asked, self.elapsed)
+                # by the clock too (on the agreed clock, so every rank decides alike): a kill on a
+                # slow machine loses minutes, not the run
+                if self.saves != saves_before:
+                    saved_at = self.elapsed
+                elif cfg.checkpoint_minutes and self.elapsed - saved_at >= cfg.checkpoint_minutes * 60:
+                    self.save()
+                    saved_at = self.elapsed
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
         finally:
             stop.restore()

@@ -123,6 +123,57 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
     assert meta["step"] == 3
 
 
+def test_checkpoints_come_by_the_clock_and_resume_exactly(tmp_path, monkeypatch):
+    """With checkpoint_every far away, a checkpoint still comes every checkpoint_minutes of
+    training time; a run killed after one resumes from it to the same weights as a run never
+    stopped. The clock is faked: 20 s of training per iteration."""
+    import types
+
+    from gankit.training import checkpoint, loop
+
+    now = [0.0]
+
+    def tick():
+        now[0] += 20.0  # the loop reads the clock once an iteration
+        return now[0]
+
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=tick))
+    data = image_data(n=640, size=8)  # 40 batches an epoch: no epoch-end checkpoint before step 12
+    kw = dict(model="dcgan", checkpoint_every=1000, checkpoint_minutes=1.0, max_steps=12)
+    whole = _trainer(tmp_path, "whole", data, **kw)
+    whole.train()
+    saved = []
+    killed = _trainer(tmp_path, "killed", data, **kw)
+    real_save, real_iteration = killed.save, killed.iteration
+
+    def save(which="last"):
+        saved.append(killed.step)
+        return real_save(which)
+
+    def iteration(stats):
+        if killed.step == 8:
+            raise RuntimeError("killed")  # no checkpoint on the way out, as with kill -9
+        real_iteration(stats)
+
+    monkeypatch.setattr(killed, "save", save)
+    monkeypatch.setattr(killed, "iteration", iteration)
+    with pytest.raises(RuntimeError):
+        killed.train()
+    assert saved == [3, 6]  # every 60 s of training time
+    _, meta = checkpoint.load(killed.run.checkpoint())
+    assert meta["step"] == 6
+    cfg, _ = RunFolder.open(tmp_path / "killed").read_config()
+    resumed = make_trainer(cfg, data, RunFolder.open(tmp_path / "killed"))
+    resumed.restore(resumed.run.checkpoint())
+    resumed.train()
+    a, b = _state(whole), _state(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    off = _trainer(tmp_path, "off", data, **dict(kw, checkpoint_minutes=0))
+    monkeypatch.setattr(off, "save", lambda which="last": saved.append(("off", off.step)) or True)
+    off.train()
+    assert saved[2:] == [("off", 12)]  # by steps only: just the end
+
+
 def test_periodic_checkpoints_keep_the_newest(tmp_path):
     data = image_data(n=64, size=8)
     trainer = _trainer(tmp_path, "keep", data, max_steps=10, checkpoint_every=2, keep=2)
