@@ -57,6 +57,10 @@ def _torchrun(jobs: list[list[str]], out: Path, world: int = 2) -> list[list[dic
     spec = [{"argv": argv, "port": None if i == 0 else _free_port()} for i, argv in enumerate(jobs)]
     (out / "jobs.json").write_text(json.dumps(spec))
     env = {k: v for k, v in os.environ.items() if k not in distributed.ENV}
+    # the script's folder, not the working directory, starts sys.path: import the gankit beside
+    # these tests, not another copy installed elsewhere
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(world),
          "--master-port", str(_free_port()), str(Path(__file__).with_name("torchrun_jobs.py")),
