@@ -71,6 +71,7 @@ class TrainConfig:
     out: Optional[str] = None  # run folder (default: runs/<model>-<dataset>-NNN)
     log_every: int = 50  # steps between metrics.jsonl rows
     checkpoint_every: int = 1000  # steps between checkpoints (also at every epoch end and the end)
+    tensorboard: bool = False  # also write metrics rows and sample grids as TensorBoard event files in RUN/tensorboard/
     # reliability: old checkpoints and training that goes wrong
     keep: int = 2  # step_NNNNNNNN checkpoints kept besides last (and best); older ones are pruned
     on_divergence: str = "stop"  # stop | rollback | warn: what a diverged run does (see training/divergence.py)
