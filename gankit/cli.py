@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, metavar="N",
                    help="every N steps score FID and classes covered on a few thousand samples and keep "
                    "the best checkpoint (= --set eval_every=N)")
+    t.add_argument("--tensorboard", action="store_true", default=None,
+                   help="also log losses, img/s, evaluation scores and sample grids for TensorBoard into "
+                   "RUN/tensorboard/ (= --set tensorboard=true; needs `pip install tensorboard`)")
     t.add_argument("--config", help="YAML or JSON file of config keys")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable)")

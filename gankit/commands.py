@@ -29,7 +29,7 @@ def train(args: argparse.Namespace) -> None:
     from gankit.algorithms import MODELS
     from gankit.config import build_config
     from gankit.runs import RunFolder, default_out
-    from gankit.training import distributed
+    from gankit.training import distributed, tensorboard
     from gankit.training.loop import Trainer
 
     if args.resume:
@@ -39,9 +39,11 @@ def train(args: argparse.Namespace) -> None:
     flags = {"dataset": args.dataset, "data_dir": args.data_dir, "epochs": args.epochs,
              "minutes": args.minutes, "out": args.out, "seed": args.seed,
              "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
-             "on_divergence": getattr(args, "on_divergence", None)}
+             "on_divergence": getattr(args, "on_divergence", None),
+             "tensorboard": getattr(args, "tensorboard", None)}
     cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults,
                        spec.algorithm.Options)
+    tensorboard.check(cfg)  # "pip install tensorboard" before any data is loaded
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
     data = _training_data(cfg)
@@ -69,14 +71,14 @@ def _resume(args: argparse.Namespace) -> None:
     from gankit.algorithms import MODELS
     from gankit.config import validate
     from gankit.runs import RunFolder
-    from gankit.training import distributed
+    from gankit.training import distributed, tensorboard
     from gankit.training.loop import Trainer
 
     extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence")
              if getattr(args, name, None)] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
-                        "(only --epochs or --minutes may change)")
+                        "(only --epochs or --minutes may change, and --tensorboard may be turned on)")
     run = RunFolder.open(args.resume)
     torchrun = distributed.from_env() is not None  # then rank 0 takes the folder below, once the group is up
 
@@ -94,8 +96,13 @@ def _resume(args: argparse.Namespace) -> None:
         else:
             cfg.minutes = args.minutes
         validate(cfg)
-        if not torchrun:
-            run.write_config(cfg, info)
+    # TensorBoard only logs what training computes anyway, so a resume may turn it on
+    tensorboard_on = bool(getattr(args, "tensorboard", None)) and not cfg.tensorboard
+    cfg.tensorboard = cfg.tensorboard or tensorboard_on
+    tensorboard.check(cfg)
+    rewrite = new_budget or tensorboard_on
+    if rewrite and not torchrun:
+        run.write_config(cfg, info)
     data = _training_data(cfg)
     if data.info().shape != info.shape or data.info().num_classes != info.num_classes:
         raise UserError(f"the dataset now loads as {data.info().shape} with {data.info().num_classes} "
@@ -104,7 +111,7 @@ def _resume(args: argparse.Namespace) -> None:
 
     def take_and_evaluator():
         take()
-        if new_budget:
+        if rewrite:
             run.write_config(cfg, info)
         return _evaluator(cfg)
     try:

@@ -72,6 +72,7 @@ class TrainConfig:
     log_every: int = 50  # steps between metrics.jsonl rows
     checkpoint_every: int = 1000  # steps between checkpoints (also at every epoch end and the end)
     checkpoint_minutes: float = 2.0  # and at least this often, in minutes of training time; 0: by steps only
+    tensorboard: bool = False  # also write metrics rows and sample grids as TensorBoard event files in RUN/tensorboard/
     # reliability: old checkpoints and training that goes wrong
     keep: int = 2  # step_NNNNNNNN checkpoints kept besides last (and best); older ones are pruned
     on_divergence: str = "stop"  # stop | rollback | warn: what a diverged run does (see training/divergence.py)

@@ -7,6 +7,7 @@
     RUN/losses.png             training curves
     RUN/checkpoints/last.safetensors
     RUN/checkpoints/step_NNNNNNNN.safetensors   the newest `keep` periodic checkpoints
+    RUN/tensorboard/           with `tensorboard`: the metrics rows and grids as TensorBoard events
     RUN/.lock                  held (flock) by the process training in the folder; holds its pid
 """
 
@@ -44,6 +45,7 @@ class RunFolder:
     samples_dir = property(lambda self: self.path / "samples")
     losses_png = property(lambda self: self.path / "losses.png")
     checkpoint_dir = property(lambda self: self.path / "checkpoints")
+    tensorboard_dir = property(lambda self: self.path / "tensorboard")
 
     def checkpoint(self, which: str = "last") -> Path:
         return self.checkpoint_dir / f"{which}.safetensors"

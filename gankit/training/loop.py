@@ -1,11 +1,12 @@
 """The run manager: it trains any algorithm (gankit/algorithms) into a run folder.
 
 It owns the optimizers, the phases' zero_grad / backward / step, mixed precision, the EMA, the
-budget, logging, grids, evaluation, checkpoints, exact resume, divergence handling and torchrun,
-and works over the algorithm's named networks and optimizers without knowing what they are:
-checkpoint keys come from the names ("G.", "D.", "G_ema.", "opt_d.", ...), EMA copies are kept for
-the networks the algorithm lists, and torchrun wraps the networks that have an optimizer. It
-imports no model and no objective; `spec.make(cfg, info)` hands it the algorithm.
+budget, logging (also to TensorBoard), grids, evaluation, checkpoints, exact resume, divergence
+handling and torchrun, and works over the algorithm's named networks and optimizers without
+knowing what they are: checkpoint keys come from the names ("G.", "D.", "G_ema.", "opt_d.", ...),
+EMA copies are kept for the networks the algorithm lists, and torchrun wraps the networks that
+have an optimizer. It imports no model and no objective; `spec.make(cfg, info)` hands it the
+algorithm.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gankit.training.interrupt import DeferredInterrupt
 from gankit.training.optim import compiled, make_optimizer, match_layout
 from gankit.training.progress import Progress
 from gankit.training.snapshots import fixed_grid_inputs, save_figures, save_snapshot
+from gankit.training.tensorboard import Board, check as check_tensorboard
 
 __all__ = ["BatchSampler", "Trainer", "eval_reference"]
 
@@ -47,6 +49,7 @@ class Trainer:
         evaluator: a metrics.evaluate.Reference for `eval_every`; built here when not given.
         dist: this process's distributed.Dist under torchrun (its group started), else None."""
         self.cfg, self.data, self.run, self.dist = cfg, data, run, dist
+        check_tensorboard(cfg)  # a missing tensorboard package fails before anything is built
         if dist is not None:
             distributed.check(cfg, dist, len(data))
             self.run = distributed.RankRun(run, dist)  # rank 0 writes, the others read
@@ -109,6 +112,8 @@ class Trainer:
             self.evaluator = eval_reference(cfg)
         self.saves = 0  # checkpoints written by this process (checkpoints by the clock count from the newest)
         self.best_fid: Optional[float] = None  # the lowest FID of the quick evaluations so far
+        # what the run folder gets, also as TensorBoard events (rank 0); a writer opens in train()
+        self.board = Board(run.tensorboard_dir if cfg.tensorboard and distributed.is_rank0(dist) else None)
 
     # --- checkpoints
     def state_tensors(self, together: bool = False) -> dict[str, torch.Tensor]:
@@ -157,6 +162,7 @@ class Trainer:
 
         def write():
             ckpt.save(self.run.checkpoint(which), t, meta)
+            self.board.flush()  # what was logged up to a checkpoint is on disk with it
             if which == "last" and self.step % self.cfg.checkpoint_every == 0:
                 ckpt.keep_step_copy(self.run.checkpoint(which), self.step, self.cfg.keep)
         distributed.on_rank0(self.dist, write)
@@ -221,6 +227,15 @@ class Trainer:
         return {name: self.emas[name].model if name in self.emas else net for name, net in self.nets.items()}
 
     def train(self) -> str:
+        """Train until the budget is spent; returns why it stopped. Raises KeyboardInterrupt after
+        Ctrl-C (a checkpoint saved) and Diverged when a divergence stops the run."""
+        self.board.start(self.step)
+        try:
+            return self._train()
+        finally:  # at the end, on Ctrl-C and when a divergence stops the run
+            self.board.close()
+
+    def _train(self) -> str:
         cfg, run = self.cfg, self.run
         images_per_iter = self.sampler.bs * self.per_iteration
         t_log, step_log = time.perf_counter(), self.step
@@ -242,7 +257,7 @@ class Trainer:
                     rate = (self.step - step_log) * images_per_iter / max(now - t_log, 1e-9)
                     row = self._metrics_row(self.stats, rate)
                     problem = self.watch.check(row, self._finite())
-                    run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
+                    self._append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
                     if main:
                         progress.update(self.step, row)
                     self.stats, t_log, step_log = {}, now, self.step
@@ -294,7 +309,13 @@ class Trainer:
             self.dist.agree(False, self.elapsed)
 
     def _snapshot(self, path: Path) -> None:
-        distributed.on_rank0(self.dist, save_snapshot, self, path)
+        if distributed.on_rank0(self.dist, save_snapshot, self, path):
+            self.board.image(path, self.step)
+
+    def _append_metrics(self, row: dict) -> None:
+        """A row of metrics.jsonl, also given to TensorBoard."""
+        self.run.append_metrics(row)
+        self.board.row(row)
 
     def _evaluate(self) -> Optional[tuple[str, int]]:
         """evaluate() (on rank 0 under torchrun); its divergence verdict, known to every rank."""
@@ -324,7 +345,7 @@ class Trainer:
         row = {"step": self.step, "epoch": self._epoch_progress(), "time_s": round(self.elapsed, 2),
                "eval": True, **scores}
         problem = self.watch.check(row)
-        self.run.append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
+        self._append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
         best = not problem and (self.best_fid is None or scores["fid"] < self.best_fid)
         if best:
             self.best_fid = scores["fid"]
@@ -383,8 +404,9 @@ class Trainer:
                 group["lr"] = halved[self.opt_specs[name].lr_key]
         run.write_config(cfg, self.data.info())  # config.json says which rates are in force
         run.truncate_metrics(self.step)
-        run.append_metrics({"step": self.step, "event": "rollback", "divergence": problem,
-                            "detected_at": failed_at, **halved})
+        self.board.start(self.step)  # TensorBoard drops the abandoned steps too
+        self._append_metrics({"step": self.step, "event": "rollback", "divergence": problem,
+                              "detected_at": failed_at, **halved})
         distributed.on_rank0(self.dist, ckpt.prune, run.checkpoint_dir, cfg.keep, self.step)  # the abandoned path
         self.save()  # last.safetensors is now this state, so a resume continues from here
         rates = " ".join(f"{k}={v:g}" for k, v in halved.items())

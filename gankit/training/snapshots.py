@@ -34,15 +34,16 @@ def grid_columns(n: int, data: DataInfo) -> int:
 
 
 @torch.no_grad()
-def save_snapshot(trainer, path: Path) -> None:
+def save_snapshot(trainer, path: Path) -> bool:
     """Draw the fixed grid with the sampling networks (EMA where kept) and write it to `path`.
-    2-D point data gets a scatter plot of 2,000 samples over the real points instead."""
+    2-D point data gets a scatter plot of 2,000 samples over the real points instead. Returns
+    whether it wrote (an algorithm with no sampler has no grid)."""
     from gankit.sampling import eval_mode
     from gankit.viz import plot_points, save_grid
 
     algo, cfg, info = trainer.algo, trainer.cfg, trainer.data.info()
     if algo.sampler is None:
-        return
+        return False
     nets = trainer.sampling_nets()
     with eval_mode(nets[algo.sampler]):
         if info.kind == "points":
@@ -51,10 +52,11 @@ def save_snapshot(trainer, path: Path) -> None:
             labels = (torch.arange(n) % info.num_classes).to(trainer.device) if algo.conditional else None
             pts = algo.generate(nets, z.to(trainer.device), labels).float().cpu()
             plot_points(pts, path, reference=trainer.data.x[:n], title=path.stem)
-            return
+            return True
         labels = trainer.grid_labels if algo.conditional else None
         x = algo.generate(nets, trainer.grid_z, labels).float().cpu()
         save_grid(to_uint8(x), path, nrow=grid_columns(len(x), info))
+    return True
 
 
 def save_figures(trainer) -> None:

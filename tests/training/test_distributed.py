@@ -57,6 +57,10 @@ def _torchrun(jobs: list[list[str]], out: Path, world: int = 2) -> list[list[dic
     spec = [{"argv": argv, "port": None if i == 0 else _free_port()} for i, argv in enumerate(jobs)]
     (out / "jobs.json").write_text(json.dumps(spec))
     env = {k: v for k, v in os.environ.items() if k not in distributed.ENV}
+    # the script's folder, not the working directory, starts sys.path: import the gankit beside
+    # these tests, not another copy installed elsewhere
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(world),
          "--master-port", str(_free_port()), str(Path(__file__).with_name("torchrun_jobs.py")),
@@ -118,7 +122,7 @@ def ranks(tmp_path_factory):
     (broken / "metrics.jsonl").mkdir()
 
     jobs = {
-        "gan": ["train", "gan", "--dataset", "ring8", "--out", str(root / "gan"), *GAN],
+        "gan": ["train", "gan", "--dataset", "ring8", "--out", str(root / "gan"), *GAN, "--tensorboard"],
         "half": ["train", "dcgan", "--dataset", "digits", "--out", str(root / "dcgan"), "--epochs", "1", *DCGAN],
         "exists": ["train", "dcgan", "--dataset", "digits", "--out", str(root / "dcgan"), *DCGAN],
         "resumed": ["train", "--resume", str(root / "dcgan"), "--epochs", "2"],
@@ -176,12 +180,21 @@ def test_resume_under_torchrun_is_bit_exact(ranks):
 
 def test_torchrun_trains_gan_as_one_process_does(ranks, tmp_path):
     """`gankit train gan` in torchrun's own rendezvous (MLPs, no batch norm): within TOLERANCE of
-    one process on the same global batch; rank 0 alone prints."""
+    one process on the same global batch; rank 0 alone prints and writes TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     result, root = ranks["gan"]
     _ok(result)
     assert "batch 32 = 2 processes x 16" in result[0]["stdout"]
     assert "done (reached max_steps=6)" in result[0]["stdout"] and result[1]["stdout"] == ""
-    assert [r["step"] for r in RunFolder.open(root / "gan").read_metrics()] == [2, 4, 6]
+    rows = RunFolder.open(root / "gan").read_metrics()
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    events = list((root / "gan" / "tensorboard").iterdir())
+    assert len(events) == 1 and f".{result[0]['pid']}." in events[0].name  # rank 0's file, alone
+    acc = EventAccumulator(str(root / "gan" / "tensorboard"))
+    acc.Reload()
+    logged = [(e.step, e.value) for e in acc.Scalars("train/d_loss")]
+    assert logged == [(r["step"], pytest.approx(r["d_loss"], rel=1e-6)) for r in rows]  # the ranks' mean
     _matches_one_process(root / "gan", tmp_path)
 
 
