@@ -44,6 +44,7 @@ class InfoOptions:
     lambda_cat: float = 1.0  # weight of the categorical code's information term
     lambda_cont: float = 0.1  # weight of the continuous codes' term
     q_step: str = "g"  # which step trains Q: "g" (with G, D's body frozen) or "d" (with D, its body too)
+    code_augment: float = 0.0  # strength of the random affine warps the categorical code must survive (0: off)
 
     def __post_init__(self):
         if self.q_step not in ("g", "d"):
@@ -54,6 +55,9 @@ class InfoOptions:
             raise UserError(f"continuous must be in 0..100, got {self.continuous}")
         if self.categories == 0 and self.continuous == 0:
             raise UserError("infogan needs at least one code: set categories or continuous above 0")
+        if not 0 <= self.code_augment <= 2:
+            raise UserError(f"code_augment must be in [0, 2] (1: up to 15 degrees, 10% zoom, 2 pixels in 28), "
+                            f"got {self.code_augment}")
         for key in ("lambda_cat", "lambda_cont"):
             if not 0 <= getattr(self, key) <= 1000:
                 raise UserError(f"{key} must be in [0, 1000], got {getattr(self, key)}")
@@ -105,6 +109,24 @@ class QHead(nn.Module):
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
         out = self.net(h)
         return out[:, :self.k], out[:, self.k:]
+
+
+def random_affine(x: Tensor, strength: float, gen: torch.Generator) -> Tensor:
+    """Each image warped by its own small random rotation (up to 15 degrees x strength), zoom (up to
+    10% x strength) and shift (up to 2/28 of the side x strength), differentiably (bilinear, zeros
+    outside), with the parameters drawn from `gen`. A digit stays the same digit under these warps,
+    while its slant and size change: asking Q to read the categorical code back from a warped copy
+    makes the code carry what the warps keep (Ojha et al. 2020, Elastic-InfoGAN)."""
+    n = len(x)
+    u = torch.rand(n, 4, generator=gen, device=gen.device).to(x.device) * 2 - 1
+    angle = u[:, 0] * strength * torch.pi / 12
+    scale = 1 + u[:, 1] * strength * 0.1
+    shift = u[:, 2:] * strength * (4 / 28)  # affine_grid's coordinates span 2 per side
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    # shifted so that what comes in from outside the frame is -1, the model range's black
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
 
 
 def build(cfg, data):
@@ -222,6 +244,11 @@ class InfoGAN(GAN):
         src, h = D(fake)
         adv = self.g_fn(src)
         info, stats = self._information(Q, h, z)
+        if self.k and self.options.code_augment:
+            warped = random_affine(fake, self.options.code_augment, ctx.gen)
+            ce = F.cross_entropy(Q(D(warped)[1])[0].float(), self._split(z)[1].argmax(1))
+            info = info + self.options.lambda_cat * ce
+            stats["info_warp_loss"] = ce.detach()
         return adv + info, {"g_loss": adv.detach(), **stats}
 
     def _information(self, Q, h: Tensor, z: Tensor) -> tuple[Tensor, dict]:
