@@ -6,6 +6,7 @@
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
     gankit report RUN [--out FILE.html]
+    gankit info [--seconds 2]
     gankit models | gankit datasets
 
 A UserError anywhere becomes one line on stderr and exit code 2.
@@ -103,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--n", type=int, default=10000, help="samples for the evaluation it runs")
     r.add_argument("--data-dir", help="folder holding the dataset's files")
     r.add_argument("--device", default="cpu")
+
+    n = sub.add_parser("info", help="this machine: device, precision, CPU features, measured speed",
+                       description="The versions, the device and the precision `auto` picks and why, the "
+                       "CPU's vector features, a measured matmul rate and the measured img/s of the default "
+                       "model: what to know before a long run, and what to paste into a bug report.")
+    n.add_argument("--seconds", type=float, default=2.0, help="length of each measurement (default 2)")
+    n.add_argument("--device", default="auto", help="device to measure (default: what device=auto picks)")
 
     sub.add_parser("models", help="list the models")
     sub.add_parser("datasets", help="list the datasets")

@@ -299,6 +299,16 @@ def _interpolate_real(args: argparse.Namespace, model, out: Path) -> None:
           f"(the images at both ends) to {out}")
 
 
+def info(args: argparse.Namespace) -> None:
+    from gankit.info import report
+
+    if not 0.1 <= args.seconds <= 600:
+        raise UserError(f"--seconds must be between 0.1 and 600, got {args.seconds:g}")
+    print("measuring (about 10 s)...", file=sys.stderr, flush=True)
+    for line in report(args.seconds, args.device):
+        print(line, flush=True)
+
+
 def models(args: argparse.Namespace) -> None:
     from gankit.algorithms import MODELS
 

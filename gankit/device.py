@@ -10,8 +10,11 @@ from gankit.errors import UserError
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "auto":  # a CUDA GPU, else Apple's MPS (untested: no Mac here), else the CPU
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU; use --set device=cpu")
     if name == "mps" and not torch.backends.mps.is_available():
