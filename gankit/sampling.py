@@ -16,6 +16,7 @@ import torch
 
 from gankit.data.base import DataInfo, to_uint8
 from gankit.errors import UserError
+from gankit.progress import Work
 
 
 def read_samples(path: str | Path) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -82,6 +83,7 @@ def draw(algo, nets: dict, n: int, seed: int, labels: Optional[torch.Tensor] = N
     device = next(nets[algo.sampler].parameters()).device
     g = torch.Generator().manual_seed(seed)
     out, codes = [], []
+    work = Work(f"drawing {n} samples", n, "sample")
     for i in range(0, n, batch_size):
         m = min(batch_size, n - i)
         z = algo.latents(m, g)
@@ -92,6 +94,8 @@ def draw(algo, nets: dict, n: int, seed: int, labels: Optional[torch.Tensor] = N
             codes.append(c)
         lab = labels[i:i + m].to(device) if labels is not None else None
         out.append(algo.generate(nets, z.to(device), lab).float().cpu())
+        work.update(m)
+    work.close()
     x = torch.cat(out) if out else torch.empty(0)
     if not with_codes:
         return x

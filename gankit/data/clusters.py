@@ -13,6 +13,7 @@ import torch
 
 from gankit.data.base import to_model_range
 from gankit.errors import UserError
+from gankit.progress import Work
 
 FIT_ITEMS = 20_000  # the centres are fit on at most this many items
 ITERATIONS = 20
@@ -64,11 +65,13 @@ def kmeans(x: torch.Tensor, k: int, seed: int = 0) -> Clusters:
         new = (v2 - 2 * (v @ v[i]) + v[i].dot(v[i])).clamp_min(0)
         d = new if d is None else torch.minimum(d, new)
     c = torch.stack(centers)
-    for _ in range(ITERATIONS):
-        ids = assign(v, c)
-        count = torch.bincount(ids, minlength=k).to(v.dtype)
-        sums = torch.zeros_like(c).index_add_(0, ids, v)
-        c = torch.where(count[:, None] > 0, sums / count.clamp_min(1)[:, None], c)  # empty: keep
+    with Work(f"k-means: {k} clusters of {len(v)} items", ITERATIONS, "iteration") as work:
+        for _ in range(ITERATIONS):
+            ids = assign(v, c)
+            count = torch.bincount(ids, minlength=k).to(v.dtype)
+            sums = torch.zeros_like(c).index_add_(0, ids, v)
+            c = torch.where(count[:, None] > 0, sums / count.clamp_min(1)[:, None], c)  # empty: keep
+            work.update()
     ids = assign(x, c)
     prior = torch.bincount(ids, minlength=k).float() / n
     return Clusters(c, ids, prior)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.progress import Work
+
 Device = Union[str, torch.device]
 
 
@@ -134,10 +136,12 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> tup
     model.eval()
     device = device_of(model)
     feats, probs = [], []
-    for i in range(0, len(images), batch_size):
-        f = model.features(prepare(images[i : i + batch_size], model.image_size, device, model.in_channels))
-        feats.append(f.float().cpu())
-        probs.append(model.head(f).float().softmax(dim=1).cpu())
+    with Work(f"embedding {len(images)} images", len(images), "img") as work:
+        for i in range(0, len(images), batch_size):
+            f = model.features(prepare(images[i : i + batch_size], model.image_size, device, model.in_channels))
+            feats.append(f.float().cpu())
+            probs.append(model.head(f).float().softmax(dim=1).cpu())
+            work.update(len(f))
     model.train(was_training)
     if not feats:
         k = model.config["num_classes"]

@@ -16,6 +16,7 @@ import torch
 
 from gankit import paths
 from gankit.errors import UserError
+from gankit.progress import say
 from gankit.files import atomic_path
 from gankit.metrics.classifier import Device, DomainClassifier
 from gankit.metrics.classifier_folder import check_folder, folder_key, folder_shape
@@ -100,6 +101,8 @@ def load_classifier(
             f"the {dataset_name} classifier cache {path} {problem}; train it with "
             f"`python -m gankit.metrics.classifier {dataset_name} --data-dir DIR{extra}`"
         )
+    say(f"gankit's {dataset_name} classifier (for FID and the other scores) {problem}: training it once "
+        f"(minutes on a laptop CPU); it is cached at {path}")
     model, info = train_classifier(dataset_name, data_dir, device=device, image_size=image_size, channels=channels)
     save_classifier(model, info, path)
     return model, info

@@ -21,6 +21,7 @@ from gankit.data.base import ClassifierRecipe
 from gankit.errors import UserError
 from gankit.metrics.classifier import Device, DomainClassifier, accuracy, device_of, prepare
 from gankit.metrics.classifier_folder import check_folder, folder_key, folder_recipe, folder_shape
+from gankit.progress import Work
 
 
 def own_classifiers(per_content: bool = True) -> tuple[str, ...]:
@@ -80,6 +81,7 @@ def fit(
     generator: torch.Generator,
     batch_size: int = 128,
     lr: float = 3e-3,
+    what: str = "training the classifier",
 ) -> None:
     """Train `model` in place on uint8 images (N, C, S, S) and int64 labels (N,).
 
@@ -97,9 +99,11 @@ def fit(
         opt, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch), pct_start=0.2
     )
     model.train()
+    work = Work(what, epochs * steps_per_epoch, "step")
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator, device=generator.device).to(device)
         for i in range(steps_per_epoch):
+            work.update()
             idx = order[i * batch_size : (i + 1) * batch_size]
             if len(idx) < 2:  # BatchNorm needs two samples; drop a lone leftover
                 continue
@@ -109,6 +113,7 @@ def fit(
             loss.backward()
             opt.step()
             sched.step()
+    work.close()
     model.eval()
 
 
@@ -158,7 +163,8 @@ def train_classifier(
         model = DomainClassifier(num_classes=num_classes, image_size=size, in_channels=in_channels).to(device)
         model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        fit(model, train.x, train.labels, epochs, gen, batch_size=batch_size)
+        fit(model, train.x, train.labels, epochs, gen, batch_size=batch_size,
+            what=f"training the {dataset_name} classifier")
     seconds = time.perf_counter() - start
     info = dict(
         dataset=dataset_name,
