@@ -5,6 +5,7 @@
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
+    gankit export RUN [--format onnx|torchscript] [--out FILE] [--checkpoint best|last] [--no-ema]
     gankit report RUN [--out FILE.html]
     gankit info [--seconds 2]
     gankit models | gankit datasets
@@ -96,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-memorization", action="store_true", help="skip the nearest-neighbour search")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+
+    x = sub.add_parser("export", help="write the generator as ONNX or TorchScript for use outside gankit",
+                       description="Write the run's generator (latents [+ labels] -> images in [-1, 1], or points) as "
+                       "one file, with OUT.json beside it describing its inputs and output; docs/export.md.")
+    x.add_argument("run", help="run folder")
+    x.add_argument("--format", default="onnx", help="onnx (default; needs onnx and onnxscript) or torchscript")
+    x.add_argument("--out", help="output file (default RUN/G.onnx, or RUN/G.torchscript.pt)")
+    x.add_argument("--checkpoint", default=None, help="best or last (default: best if the run kept one)")
+    x.add_argument("--no-ema", action="store_true", help="export G's raw weights, not the EMA")
 
     r = sub.add_parser("report", help="write one HTML page about a run (grids, curves, metrics)")
     r.add_argument("run", help="run folder")

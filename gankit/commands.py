@@ -309,6 +309,24 @@ def info(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+def export(args: argparse.Namespace) -> None:
+    """`gankit export RUN [--format onnx|torchscript] [--out FILE]`: the generator and OUT.json."""
+    from gankit.api import load
+    from gankit.export import SUFFIXES, default_out, export as write, require, sidecar_path
+    from gankit.runs import RunFolder
+
+    require(args.format)  # a known format whose packages are installed, before anything is read
+    run = RunFolder.open(args.run)
+    out = _check_writable_file(args.out or str(default_out(run.path, args.format)), SUFFIXES[args.format])
+    model = load(run.path, args.checkpoint, "cpu", ema=not args.no_ema)
+    info = write(model, args.format, out)
+    inputs = " + ".join(f"{i['name']} {i['dtype']} ({', '.join(map(str, i['shape']))})" for i in info["inputs"])
+    o = info["output"]
+    shown = f"{o['name']} ({', '.join(map(str, o['shape']))})" + (" in [-1, 1]" if o["range"] else "")
+    print(f"wrote {out} ({model.cfg.model}, {info['weights']} weights of the {info['checkpoint']} checkpoint: "
+          f"{inputs} -> {shown}) and {sidecar_path(out)}")
+
+
 def models(args: argparse.Namespace) -> None:
     from gankit.algorithms import MODELS
 

@@ -146,6 +146,11 @@ class Algorithm:
         z = interpolation_latents(rows, steps, self.cfg.z_dim, gen, slerp)
         return self.generate(nets, z.to(self._device(nets)))
 
+    def latent_parts(self) -> list[dict]:
+        """What a row of `latents` holds, part by part in order: each part's name, size and how it
+        is drawn. `gankit export` writes it beside the exported generator for users outside gankit."""
+        return [{"name": "noise", "size": self.cfg.z_dim, "draw": "standard normal"}]
+
     def grid_latents(self, n: int, gen: torch.Generator) -> Tensor:
         """The latents of the sample grids saved during training (InfoGAN: a row per code value)."""
         return self.latents(n, gen)

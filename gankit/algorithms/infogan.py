@@ -170,6 +170,15 @@ class InfoGAN(GAN):
         cont = torch.rand(n, self.m, generator=gen, device=gen.device) * 2 - 1
         return self._join(noise, cat, cont)
 
+    def latent_parts(self) -> list[dict]:
+        """Named as `with_codes` (and `gankit sample --code`) names them."""
+        parts = [{"name": "noise", "size": self.cfg.z_dim, "draw": "standard normal"}]
+        if self.k:
+            parts.append({"name": "cat", "size": self.k,
+                          "draw": f"one-hot of a category drawn uniformly from 0..{self.k - 1}"})
+        parts += [{"name": f"c{j + 1}", "size": 1, "draw": "uniform on [-1, 1]"} for j in range(self.m)]
+        return parts
+
     def _join(self, noise: Tensor, cat: Tensor, cont: Tensor) -> Tensor:
         onehot = F.one_hot(cat, self.k).to(noise.dtype) if self.k else noise[:, :0]
         return torch.cat([noise, onehot, cont.to(noise.dtype)], dim=1)

@@ -287,6 +287,7 @@ class Autoencoder(_EncoderDecoder):
         self.moments = {"mean": torch.zeros(z, dtype=torch.float64),
                         "second": torch.zeros(z, z, dtype=torch.float64),
                         "batches": torch.zeros((), dtype=torch.int64)}
+        self._prior: tuple[Tensor, Tensor] | None = None  # prior()'s Gaussian for these statistics
 
     def loss(self, phase: Phase, r: int, batch, ctx: Context):
         t = self.target(batch["x"], ctx.gen)
@@ -303,10 +304,18 @@ class Autoencoder(_EncoderDecoder):
             m["mean"].mul_(PRIOR_DECAY).add_(z.mean(0), alpha=1 - PRIOR_DECAY)
             m["second"].mul_(PRIOR_DECAY).add_(z.T @ z / len(z), alpha=1 - PRIOR_DECAY)
             m["batches"] += 1
+        self._prior = None
 
     def prior(self) -> tuple[Tensor, Tensor]:
         """The Gaussian fitted to the training codes: (mean (Z,), L (Z, Z) with L L^T its
-        covariance), float64 on the CPU; N(0, I) before the first batch."""
+        covariance), float64 on the CPU; N(0, I) before the first batch. Computed once for each
+        state of the statistics, so a traced `generate` (`gankit export`) holds it as constants
+        instead of an eigendecomposition, which ONNX does not have."""
+        if self._prior is None:
+            self._prior = self._fit_prior()
+        return self._prior
+
+    def _fit_prior(self) -> tuple[Tensor, Tensor]:
         n, z = int(self.moments["batches"]), self.cfg.z_dim
         if n == 0:
             return torch.zeros(z, dtype=torch.float64), torch.eye(z, dtype=torch.float64)
@@ -330,6 +339,7 @@ class Autoencoder(_EncoderDecoder):
             raise UserError("the checkpoint lacks the autoencoder's code statistics (extra.code_*); "
                             "it was not written by an autoencoder run")
         self.moments = {k: tensors[f"code_{k}"].clone() for k in self.moments}
+        self._prior = None
 
     def _objective(self):
         return "the reconstruction cross-entropy"

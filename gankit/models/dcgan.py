@@ -76,7 +76,8 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         if self.num_classes:
             z = torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)
-        return self.net(self.fc(z).view(len(z), *self.start))
+        # shape[0], not len(): an exported graph keeps its batch size free
+        return self.net(self.fc(z).view(z.shape[0], *self.start))
 
 
 class DCGANDiscriminator(nn.Module):

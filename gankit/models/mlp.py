@@ -46,7 +46,7 @@ class MLPGenerator(nn.Module):
             h = torch.tanh(h)
         elif self.out == "sigmoid":
             h = 2.0 * torch.sigmoid(h) - 1.0
-        return h.view(len(z), *self.shape)
+        return h.view(z.shape[0], *self.shape)  # shape[0]: an exported graph keeps its batch size free
 
 
 class MLPDiscriminator(nn.Module):
