@@ -44,7 +44,7 @@ class InfoOptions:
     lambda_cat: float = 1.0  # weight of the categorical code's information term
     lambda_cont: float = 0.1  # weight of the continuous codes' term
     q_step: str = "g"  # which step trains Q: "g" (with G, D's body frozen) or "d" (with D, its body too)
-    code_augment: float = 0.0  # strength of the random affine warps the categorical code must survive (0: off)
+    code_augment: float = 1.0  # strength of the random affine warps the categorical code must survive (0: off, as in the paper)
 
     def __post_init__(self):
         if self.q_step not in ("g", "d"):

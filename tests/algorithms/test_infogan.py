@@ -9,7 +9,7 @@ import torch
 
 import gankit
 from gankit.algorithms import MODELS
-from gankit.algorithms.infogan import InfoGAN
+from gankit.algorithms.infogan import InfoGAN, random_affine
 from gankit.errors import UserError
 from gankit.metrics.modes import matched_accuracy
 from gankit.runs import RunFolder
@@ -54,6 +54,7 @@ def test_grid_rows_are_categories_with_the_same_noise_in_each_column():
 
 @pytest.mark.parametrize("options,msg", [({"categories": 1}, "categories"), ({"lambda_cat": -1.0}, "lambda_cat"),
                                          ({"categories": 0, "continuous": 0}, "at least one code"),
+                                         ({"code_augment": 3.0}, "code_augment"),
                                          ({"nope": 1}, "does not take")])
 def test_bad_options_are_one_line_errors(options, msg):
     with pytest.raises(UserError, match=msg):
@@ -72,6 +73,36 @@ def test_q_trains_with_g_and_d_body_is_frozen_in_g_step(tmp_path):
     trainer.iteration({})
     assert all(not torch.equal(a, b) for a, b in zip(q0, nets["Q"].parameters()) if a.dim() > 1)
     assert all(p.requires_grad for p in nets["D"].parameters())  # unfrozen after G's phase
+
+
+def test_random_affine_warps_each_image_its_own_way_from_the_generator():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((6, 1, 12, 12), -1.0)
+    x[:, :, 4:8, 5:7] = 1.0  # a bar in the middle of a black frame
+    assert torch.allclose(random_affine(x, 0.0, g), x, atol=1e-5)  # strength 0: the identity
+    a = random_affine(x, 1.0, torch.Generator().manual_seed(1))
+    assert torch.equal(a, random_affine(x, 1.0, torch.Generator().manual_seed(1)))  # from the generator alone
+    assert not torch.allclose(a[0], a[1])  # each image its own warp
+    assert a.min() >= -1 - 1e-6 and a.max() <= 1 + 1e-6
+    assert torch.allclose(a[:, :, 0, :], torch.full_like(a[:, :, 0, :], -1.0))  # black comes in at the edges
+    assert (a + 1).sum() == pytest.approx((x + 1).sum().item(), rel=0.35)  # the bar moved, not lost
+    x.requires_grad_(True)
+    random_affine(x, 1.0, g).sum().backward()  # G learns through the warp
+    assert x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("strength", [0.0, 1.0])
+def test_code_augment_adds_the_warped_code_term_to_g_s_step(tmp_path, strength):
+    data = image_data(n=32, size=8, classes=0)
+    cfg = config("infogan", out=str(tmp_path / "r"), precision="fp32", max_steps=2, log_every=2,
+                 options={"code_augment": strength})
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    trainer.train()
+    trainer.run.unlock()
+    row = trainer.run.read_metrics()[-1]
+    assert ("info_warp_loss" in row) == bool(strength)
+    if strength:
+        assert row["info_warp_loss"] > 0
 
 
 def test_the_categorical_code_learns_the_two_classes(tmp_path):
@@ -114,7 +145,8 @@ def infogan_run(tmp_path_factory):
 
 def test_own_keys_are_saved_in_the_config(infogan_run):
     options = json.loads((infogan_run / "config.json").read_text())["config"]["options"]
-    assert options == {"categories": 5, "continuous": 2, "lambda_cat": 1.0, "lambda_cont": 0.5, "q_step": "g"}
+    assert options == {"categories": 5, "continuous": 2, "lambda_cat": 1.0, "lambda_cont": 0.5, "q_step": "g",
+                       "code_augment": 1.0}
     assert gankit.load(infogan_run).algo.options.categories == 5
 
 
