@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (default: dcgan on scikit-learn's digits)",
                        description="Train a GAN into a run folder. Any config key can be set with "
-                       "--set key=value; the README's Configuration section and config.json of a run list the keys.")
+                       "--set key=value; docs/guide.md's Configuration section and config.json of a run list the keys.")
     t.add_argument("model", nargs="?", default=None, help="model name (`gankit models`), default dcgan")
     t.add_argument("--dataset", help="dataset name (`gankit datasets`), default digits")
     t.add_argument("--data-dir", help="folder holding the dataset's files")

@@ -124,7 +124,7 @@ def _unknown_key(key: str, where: str, extra: Optional[dict] = None) -> UserErro
     close = difflib.get_close_matches(key, FIELD_NAMES + list(extra or {}), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return UserError(f"unknown config key {key!r} in {where}; {hint}see `gankit train --help` "
-                     "(and the README's model sections for each model's own keys)")
+                     "(and docs/guide.md's model sections for each model's own keys)")
 
 
 def coerce(key: str, value: Any, where: str, extra: Optional[dict] = None) -> Any:

@@ -1,5 +1,5 @@
 """MODELS: every model by name: its algorithm, its networks, and the defaults that make it train
-well. Why each default is what it is, with the measurements, is in the README's "Measured"."""
+well. Why each default is what it is, with the measurements, is in docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def _register_all() -> None:
         False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
     reg("cgan", "conditional GAN (Mirza 2014): MLP G and D, both given the one-hot label",
         True, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
-    # dcgan's defaults (measured in the README's "Measured"): two G steps per D step (more even
+    # dcgan's defaults (measured in docs/benchmarks.md): two G steps per D step (more even
     # classes), depth 1, Adam at ten times the paper's rate on batches of 32; on the 1,797 digits
     # that rate lets D memorise the set, so digits keeps the paper's 2e-4 and 64. On (Fashion-)MNIST
     # self-conditioning on 200 k-means clusters; fused Adam and channels_last win back the cluster
