@@ -34,6 +34,7 @@ class TrainConfig:
     epochs: Optional[int] = None  # None: enough passes to show D about 300k images, at least 5
     minutes: Optional[float] = None  # stop cleanly after this wall time (a checkpoint is saved)
     max_steps: Optional[int] = None  # stop after this many generator steps
+    auto_images: int = 300_000  # with none of the three: epochs enough for D to see about this many images
     seed: int = 0
     # model and objective
     z_dim: int = 100
@@ -106,7 +107,7 @@ def choices() -> dict[str, tuple]:
     return {"objective": tuple(OBJECTIVES.names()), "loss": tuple(LOSSES), **CHOICES}
 
 
-POSITIVE = ("epochs", "minutes", "max_steps", "z_dim", "width", "batch_size", "lr_d", "lr_g",
+POSITIVE = ("epochs", "minutes", "max_steps", "auto_images", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
 NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")

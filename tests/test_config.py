@@ -26,15 +26,16 @@ def test_model_defaults_for_the_chosen_dataset(tmp_path):
     mnist = build_config("dcgan", spec.defaults, None, [], {"dataset": "mnist"}, spec.dataset_defaults)
     digits = build_config("dcgan", spec.defaults, None, [], {}, spec.dataset_defaults)  # digits: the default
     assert (mnist.lr_d, mnist.batch_size) == (spec.defaults["lr_d"], spec.defaults["batch_size"])
-    assert (digits.lr_d, digits.lr_g, digits.batch_size) == (2e-4, 2e-4, 64) != (mnist.lr_d, mnist.lr_g, mnist.batch_size)
-    assert digits.g_steps == mnist.g_steps == 2  # the rest of the model's defaults hold on digits
+    assert (digits.depth, digits.g_steps, digits.auto_images) == (0, 1, 86_000)  # the short first run
+    assert (mnist.depth, mnist.g_steps, mnist.auto_images) == (1, 2, 300_000)
+    assert digits.lr_d == mnist.lr_d and digits.batch_size == mnist.batch_size  # the rest hold on digits
     assert (mnist.clusters, digits.clusters) == (200, 0)  # self-conditioned on MNIST only
     off = build_config("dcgan", spec.defaults, None, ["clusters=0"], {"dataset": "mnist"}, spec.dataset_defaults)
     assert off.clusters == 0
     f = tmp_path / "c.yaml"
-    f.write_text("dataset: digits\nlr_d: 0.001\n")
-    cfg = build_config("dcgan", spec.defaults, str(f), ["batch_size=16"], {}, spec.dataset_defaults)
-    assert (cfg.lr_d, cfg.lr_g, cfg.batch_size) == (0.001, 2e-4, 16)  # the file names the dataset too
+    f.write_text("dataset: digits\ndepth: 2\n")
+    cfg = build_config("dcgan", spec.defaults, str(f), ["g_steps=3"], {}, spec.dataset_defaults)
+    assert (cfg.depth, cfg.g_steps, cfg.auto_images) == (2, 3, 86_000)  # the file names the dataset too
 
 
 def test_json_config_file(tmp_path):

@@ -24,8 +24,8 @@ def test_matmul_rate_is_a_measured_positive_rate():
 def test_training_rate_runs_the_defaults_of_the_model_and_dataset():
     rate, trainer = info.training_rate("dcgan", "digits", (1, 8, 8), 1437, torch.device("cpu"), 0.01)
     assert rate > 0
-    assert trainer.cfg.batch_size == 64 and trainer.cfg.g_steps == 2  # dcgan's digits recipe
-    assert trainer.budget.epochs == 209  # ~300k images of the 1437 digits
+    assert trainer.cfg.batch_size == 32 and trainer.cfg.g_steps == 1 and trainer.cfg.depth == 0  # digits' recipe
+    assert trainer.budget.epochs == 60  # ~86k images of the 1437 digits
 
 
 def test_busy_note_warns_only_when_the_load_exceeds_the_cores(monkeypatch):
@@ -58,7 +58,7 @@ class _FakeTrainer:
         bs = 64
 
     class budget:
-        epochs = 209
+        epochs = 60
 
 
 def test_auto_device_is_cuda_then_mps_then_cpu(monkeypatch):

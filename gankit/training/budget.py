@@ -8,16 +8,17 @@ from typing import Optional
 
 from gankit.config import TrainConfig
 
-AUTO_EPOCH_IMAGES = 300_000  # epochs=None trains until D has seen about this many real images
+AUTO_EPOCH_IMAGES = 300_000  # without an epoch limit, a grid every 1/50 of this many images
 
 
 def auto_epochs(cfg: TrainConfig, n: int) -> float:
-    """Explicit epochs; else no epoch limit under a minutes or step budget; else ~300k images."""
+    """Explicit epochs; else no epoch limit under a minutes or step budget; else enough epochs
+    for D to see about cfg.auto_images real images (at least 5)."""
     if cfg.epochs:
         return cfg.epochs
     if cfg.minutes or cfg.max_steps:
         return math.inf
-    return max(5, math.ceil(AUTO_EPOCH_IMAGES / n))
+    return max(5, math.ceil(cfg.auto_images / n))
 
 
 def auto_sample_every(cfg: TrainConfig, epochs: float, n: int) -> int:
