@@ -48,37 +48,12 @@ from gankit.config import TrainConfig, parse_set, validate  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
 from gankit.algorithms import MODELS  # noqa: E402
+from gankit.info import matmul_rate, sync  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
-from gankit.algorithms import MODELS  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 from naive_dcgan import NaiveDCGAN  # noqa: E402
 
 WARMUP = 3  # untimed iterations first (oneDNN builds its kernels on the first calls)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(dtype: torch.dtype, device: torch.device, seconds: float, n: int) -> float:
-    """GFLOP/s of an n x n x n torch.mm in `dtype`, repeated for `seconds`."""
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
-    b = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
-    c = torch.empty(n, n, device=device, dtype=dtype)
-    for _ in range(2):
-        torch.mm(a, b, out=c)
-    _sync(device)
-    t0, reps = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds or reps < 3:
-        torch.mm(a, b, out=c)
-        reps += 1
-        if device.type == "cuda" and reps % 10:
-            continue
-        _sync(device)
-    _sync(device)
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 class _PlainFlopCounter(TorchDispatchMode):
@@ -160,12 +135,12 @@ class GankitRow:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         device = self.trainer.device
-        _sync(device)
+        sync(device)
         t0, iters = time.perf_counter(), 0
         while time.perf_counter() - t0 < seconds:
             self.trainer.iteration(self.stats)
             iters += 1
-        _sync(device)
+        sync(device)
         return iters * self.per_iter / (time.perf_counter() - t0)
 
 
@@ -236,8 +211,8 @@ def main() -> None:
     default_threads = torch.get_num_threads()  # the peak is the machine's: all default threads
     args.rounds = max(1, args.rounds)
     n = args.peak_size or (8192 if device.type == "cuda" else 2048)
-    peaks = {"fp32": matmul_peak(torch.float32, device, args.peak_seconds, n),
-             "bf16": matmul_peak(torch.bfloat16, device, args.peak_seconds, n)}
+    peaks = {"fp32": matmul_rate(torch.float32, device, args.peak_seconds, n),
+             "bf16": matmul_rate(torch.bfloat16, device, args.peak_seconds, n)}
     shown_sets = " ".join(f"{k}={v}" for k, v in sets.items()) or "none"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, "
