@@ -100,8 +100,11 @@ def _register_all() -> None:
         per_dataset={"digits": dict(depth=0, g_steps=1, auto_images=86_000), "mnist": dict(clusters=200),
                      "fashion-mnist": dict(clusters=200)},
         **{**ADAM_DCGAN, "lr_d": 2e-3, "lr_g": 2e-3}, batch_size=32, fused=True, channels_last=True)
-    reg("cdcgan", "conditional DCGAN: label into G, projection discriminator",
-        True, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan", **ADAM_DCGAN)
+    # cdcgan at five times the paper's rate: on MNIST after 90k images (5 minutes of a 2-core CPU
+    # without bf16) 98.0% label accuracy and FID 1.21, against 93.4% and 5.17 at 2e-4
+    reg("cdcgan", "conditional DCGAN: label into G, projection discriminator, Adam(1e-3, 0.5)",
+        True, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan",
+        **{**ADAM_DCGAN, "lr_d": 1e-3, "lr_g": 1e-3})
     reg("wgan", "WGAN (Arjovsky 2017): DCGAN critic, weight clipping 0.01, RMSprop 5e-5, 5 critic steps",
         False, ("image", "points"), lambda spec: _build_dcgan(spec, "batch"), objective="wgan", loss="wasserstein",
         optimizer="rmsprop", lr_d=5e-5, lr_g=5e-5, d_steps=5, clip=0.01)
