@@ -41,7 +41,11 @@ TINY = ["--set", "z_dim=16", "--set", "width=8", "--set", "precision=fp32", "--s
         "--set", "grid_size=16", "--seed", "3"]
 # digits: 1437 images, 11 batches of 128 an epoch; log rows every 3 steps leave the logging
 # interval half-filled at the end of each epoch, so a resume must restore it on every rank
-DCGAN = [*TINY, "--set", "batch_size=128", "--set", "log_every=3", "--set", "sync_bn=true"]
+# at the rate and networks the tolerance was measured for (Adam 2e-4, depth 1, 2 G steps): at
+# digits' newer default (2e-3, depth 0, 1 G step) the summation-order difference grew to 2.3e-3
+# within the two epochs
+DCGAN = [*TINY, "--set", "batch_size=128", "--set", "log_every=3", "--set", "sync_bn=true",
+         "--set", "lr_d=2e-4", "--set", "lr_g=2e-4", "--set", "depth=1", "--set", "g_steps=2"]
 GAN = [*TINY, "--set", "batch_size=32", "--set", "max_steps=6", "--set", "log_every=2"]
 
 
