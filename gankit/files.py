@@ -10,6 +10,7 @@ samples, grids and plots, the classifier cache.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Iterator
 from gankit.errors import UserError
 
 TEMP_MARK = ".tmp"  # every temporary name is ".<name>.<pid>.<random>.tmp"
+RUST_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")  # what safetensors' writer names its temporary file
 
 
 def temp_name(path: Path) -> Path:
@@ -84,3 +86,6 @@ def remove_temps(folder: Path) -> None:
     holding the run's lock: then no other process is writing one."""
     for p in folder.glob(f".*{TEMP_MARK}*"):  # "*": also gankit 0.1's ".<name>.tmp<pid>"
         p.unlink(missing_ok=True)
+    for p in folder.glob(".tmp*"):  # safetensors' own temporary file (".tmp" and 6 letters or digits)
+        if RUST_TEMP.fullmatch(p.name):
+            p.unlink(missing_ok=True)

@@ -33,5 +33,7 @@ def test_stale_temps_of_any_gankit_version_are_removed(tmp_path):
             (tmp_path / "stale").write_text(tmp.name)
             raise RuntimeError
     (tmp_path / f".x.png.1.abcd1234.tmp").write_bytes(b"")  # what a kill -9 leaves
+    (tmp_path / ".tmpNekYoH").write_bytes(b"")  # safetensors' own, killed inside save_file
+    (tmp_path / ".tmp_not_ours.txt").write_bytes(b"")  # not a writer's temporary name: kept
     remove_temps(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.png", "stale"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp_not_ours.txt", "keep.png", "stale"]
