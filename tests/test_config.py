@@ -95,7 +95,7 @@ def test_an_algorithms_own_keys_go_to_options_with_every_default(tmp_path):
     f.write_text("lambda_cat: 2\nlr_d: 0.001\n")
     cfg = build_config("infogan", spec.defaults, str(f), ["continuous=3"], {}, spec.dataset_defaults,
                        spec.algorithm.Options)
-    assert cfg.options == {"categories": 10, "continuous": 3, "lambda_cat": 2.0, "lambda_cont": 0.1, "q_step": "g",
+    assert cfg.options == {"categories": 10, "continuous": 3, "lambda_cat": 2.0, "lambda_cont": 0.3, "q_step": "g",
                            "code_augment": 1.0}
     assert cfg.lr_d == 0.001 and not hasattr(cfg, "lambda_cat")
     again = from_dict(json.loads(json.dumps(cfg.to_dict())), "config.json")

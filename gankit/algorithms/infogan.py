@@ -42,7 +42,7 @@ class InfoOptions:
     categories: int = 10  # values of the categorical code (0: none)
     continuous: int = 2  # continuous codes, each uniform on [-1, 1]
     lambda_cat: float = 1.0  # weight of the categorical code's information term
-    lambda_cont: float = 0.1  # weight of the continuous codes' term
+    lambda_cont: float = 0.3  # weight of the continuous codes' term (the paper's 0.1 lets them learn little beside code_augment)
     q_step: str = "g"  # which step trains Q: "g" (with G, D's body frozen) or "d" (with D, its body too)
     code_augment: float = 1.0  # strength of the random affine warps the categorical code must survive (0: off, as in the paper)
 
