@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -48,7 +47,7 @@ from gankit.config import TrainConfig, parse_set, validate  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
 from gankit.algorithms import MODELS  # noqa: E402
-from gankit.info import matmul_rate, sync  # noqa: E402
+from gankit.info import iteration_rate, matmul_rate  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 from naive_dcgan import NaiveDCGAN  # noqa: E402
@@ -129,19 +128,12 @@ class GankitRow:
             self.trainer.iteration(self.stats)
         self.precision = self.trainer.precision
         t = self.trainer
-        self.params = sum(p.numel() for p in t.G.parameters()) + sum(p.numel() for p in t.D.parameters())
+        self.params = sum(p.numel() for net in t.nets.values() for p in net.parameters())
 
     def rate(self, seconds: float) -> float:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
-        device = self.trainer.device
-        sync(device)
-        t0, iters = time.perf_counter(), 0
-        while time.perf_counter() - t0 < seconds:
-            self.trainer.iteration(self.stats)
-            iters += 1
-        sync(device)
-        return iters * self.per_iter / (time.perf_counter() - t0)
+        return iteration_rate(self.trainer, self.stats, seconds)
 
 
 class NaiveRow:

@@ -87,14 +87,20 @@ def training_rate(model: str, dataset: str, shape: tuple[int, ...], n: int, devi
         stats: dict = {}
         for _ in range(3):
             trainer.iteration(stats)
-        sync(trainer.device)
-        t0, iters = time.perf_counter(), 0
-        while time.perf_counter() - t0 < seconds or iters < 3:
-            trainer.iteration(stats)
-            iters += 1
-        sync(trainer.device)
-        rate = iters * trainer.sampler.bs * trainer.per_iteration / (time.perf_counter() - t0)
+        rate = iteration_rate(trainer, stats, seconds, at_least=3)
     return rate, trainer
+
+
+def iteration_rate(trainer, stats: dict, seconds: float, at_least: int = 0) -> float:
+    """Real images per second of the trainer's whole iterations, run for `seconds` (and at least
+    `at_least` iterations), the device's queue drained at both ends."""
+    sync(trainer.device)
+    t0, iters = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds or iters < at_least:
+        trainer.iteration(stats)
+        iters += 1
+    sync(trainer.device)
+    return iters * trainer.sampler.bs * trainer.per_iteration / (time.perf_counter() - t0)
 
 
 def report(seconds: float = 2.0, device_name: str = "auto") -> list[str]:

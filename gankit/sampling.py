@@ -83,19 +83,18 @@ def draw(algo, nets: dict, n: int, seed: int, labels: Optional[torch.Tensor] = N
     device = next(nets[algo.sampler].parameters()).device
     g = torch.Generator().manual_seed(seed)
     out, codes = [], []
-    work = Work(f"drawing {n} samples", n, "sample")
-    for i in range(0, n, batch_size):
-        m = min(batch_size, n - i)
-        z = algo.latents(m, g)
-        if code:
-            z = algo.with_codes(z, code)
-        c = algo.codes_of(z)
-        if c is not None:
-            codes.append(c)
-        lab = labels[i:i + m].to(device) if labels is not None else None
-        out.append(algo.generate(nets, z.to(device), lab).float().cpu())
-        work.update(m)
-    work.close()
+    with Work(f"drawing {n} samples", n, "sample") as work:
+        for i in range(0, n, batch_size):
+            m = min(batch_size, n - i)
+            z = algo.latents(m, g)
+            if code:
+                z = algo.with_codes(z, code)
+            c = algo.codes_of(z)
+            if c is not None:
+                codes.append(c)
+            lab = labels[i:i + m].to(device) if labels is not None else None
+            out.append(algo.generate(nets, z.to(device), lab).float().cpu())
+            work.update(m)
     x = torch.cat(out) if out else torch.empty(0)
     if not with_codes:
         return x

@@ -99,21 +99,20 @@ def fit(
         opt, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch), pct_start=0.2
     )
     model.train()
-    work = Work(what, epochs * steps_per_epoch, "step")
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-        for i in range(steps_per_epoch):
-            work.update()
-            idx = order[i * batch_size : (i + 1) * batch_size]
-            if len(idx) < 2:  # BatchNorm needs two samples; drop a lone leftover
-                continue
-            x = random_shift(x_all[idx], max_shift, generator)
-            loss = F.cross_entropy(model(x), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    work.close()
+    with Work(what, epochs * steps_per_epoch, "step") as work:
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+            for i in range(steps_per_epoch):
+                work.update()
+                idx = order[i * batch_size : (i + 1) * batch_size]
+                if len(idx) < 2:  # BatchNorm needs two samples; drop a lone leftover
+                    continue
+                x = random_shift(x_all[idx], max_shift, generator)
+                loss = F.cross_entropy(model(x), y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
     model.eval()
 
 
