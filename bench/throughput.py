@@ -43,6 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gankit.device import bf16_supported  # noqa: E402
 from gankit.config import TrainConfig, parse_set, validate  # noqa: E402
 from gankit.data.base import Dataset  # noqa: E402
 from gankit.errors import UserError  # noqa: E402
@@ -203,13 +204,17 @@ def main() -> None:
     default_threads = torch.get_num_threads()  # the peak is the machine's: all default threads
     args.rounds = max(1, args.rounds)
     n = args.peak_size or (8192 if device.type == "cuda" else 2048)
-    peaks = {"fp32": matmul_rate(torch.float32, device, args.peak_seconds, n),
-             "bf16": matmul_rate(torch.bfloat16, device, args.peak_seconds, n)}
+    # the peaks of the precisions the rows use: a bf16 matmul on a CPU without bf16 arithmetic (or
+    # with its kernels held back by ONEDNN_MAX_CPU_ISA) can take minutes per call
+    wanted = args.precision or sets.get("precision") or "auto"
+    used = ["fp32"] + (["bf16"] if wanted == "bf16" or (wanted == "auto" and bf16_supported(device)) else [])
+    peaks = {p: matmul_rate(getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[p]), device, args.peak_seconds, n)
+             for p in used}
     shown_sets = " ".join(f"{k}={v}" for k, v in sets.items()) or "none"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, "
           f"images {args.channels}x{args.size}x{args.size}, --set {shown_sets}")
-    print(f"matmul peak ({n}x{n}): fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
+    print(f"matmul peak ({n}x{n}): " + ", ".join(f"{p} {v:.1f} GFLOP/s" for p, v in peaks.items()))
     print(f"{'model':12s} {'batch':>5s} {'precision':9s} {'params':>10s} {'img/s':>9s} {'spread':>6s} "
           f"{'MFLOP/img':>10s} {'GFLOP/s':>8s} {'%peak':>6s} {'vs naive':>8s}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
