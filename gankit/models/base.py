@@ -59,3 +59,37 @@ class ModelSpec:
     def make(self, cfg: Any, data: DataInfo):
         """The algorithm with freshly initialised networks (torch's global RNG draws the weights)."""
         return self.algorithm(cfg, data, self)
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive growing of GANs"): D sees
+    how much the samples of a small group differ, so a generator that repeats itself is easy to
+    spot. The batch is split into groups of `group` samples (sample i in group i mod N/group, as
+    the paper strides them); for each group, the standard deviation of every feature over the
+    group's samples, averaged over the features (and positions), gives one number, appended to
+    each of the group's samples as an extra feature map (N, C, H, W) -> (N, C + channels, H, W),
+    or an extra feature (N, F) -> (N, F + channels). With channels > 1 the features are split
+    into that many parts, each giving its own number.
+
+    A batch whose size `group` does not divide uses the largest group size below it that does
+    (a last short batch during evaluation), down to 1 (then the feature is 0)."""
+
+    def __init__(self, group: int = 4, channels: int = 1):
+        super().__init__()
+        self.group, self.channels = group, channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, rest = x.shape[0], x.shape[1:]
+        g = min(self.group, n)
+        while n % g:
+            g -= 1
+        c = self.channels
+        # (g, M, c, features per part): the groups' members along dim 0
+        y = x.reshape(g, n // g, c, -1).float()
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=2)  # (M, c)
+        std = std.repeat(g, 1).to(x.dtype)  # row i is group i mod M's
+        if len(rest) == 3:
+            extra = std[:, :, None, None].expand(n, c, rest[1], rest[2])
+        else:
+            extra = std
+        return torch.cat([x, extra], dim=1)

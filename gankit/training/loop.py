@@ -98,7 +98,7 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1 + rank)  # z and eps
         if rank:  # other noise (dropout) differs per rank too; rank 0's is a lone process's
             torch.manual_seed(cfg.seed + 1 + rank)
-        self.ctx = Context(self.fwd, self.gen, self.device)
+        self.ctx = Context(self.fwd, self.gen, self.device, self.opts)
         self.step = 0
         self.elapsed = prepared_in
         self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row
