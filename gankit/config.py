@@ -1,9 +1,11 @@
 """TrainConfig: every setting of a training run in one typed object, saved in the run folder.
 
 Precedence, lowest first: the dataclass defaults below, the model's own defaults (its registry
-entry, with those it keeps for the chosen dataset), a `--config` file (YAML or JSON), `--set
-key=value` overrides, then explicit flags (--dataset, --epochs, --minutes, ...). Validation turns
-every mistake into a one-line UserError.
+entry, with those it keeps for the chosen dataset), the preset (`preset: paper` puts the model's
+paper's settings over those defaults; `gankit`, the default, adds nothing), a `--config` file
+(YAML or JSON), `--set key=value` overrides, then explicit flags (--preset, --dataset, --epochs,
+--minutes, ...). The preset is named by any of the user's sources, and applies below all of them.
+Validation turns every mistake into a one-line UserError.
 """
 
 from __future__ import annotations
@@ -238,16 +240,19 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
                  sets: list[str], flags: dict[str, Any],
                  dataset_defaults: Optional[dict[str, dict[str, Any]]] = None,
-                 options_cls: Optional[type] = None) -> TrainConfig:
+                 options_cls: Optional[type] = None, paper: Optional[dict[str, Any]] = None) -> TrainConfig:
     """Merge, in order: defaults, model defaults (with `dataset_defaults[dataset]` over them, for
-    the dataset the user's sources name), config file, --set, explicit flags. Keys of
-    `options_cls` (the algorithm's Options dataclass) go to `options`, every one filled in."""
+    the dataset the user's sources name), the paper's settings `paper` when the user's sources
+    name `preset: paper`, config file, --set, explicit flags. Keys of `options_cls` (the
+    algorithm's Options dataclass) go to `options`, every one filled in."""
     extra = option_types(options_cls)
     user: dict[str, Any] = load_file(file, extra) if file else {}
     user.update(parse_set(sets, extra))
     user.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
     dataset = str(user.get("dataset") or TrainConfig.dataset)
-    merged: dict[str, Any] = {**model_defaults, **(dataset_defaults or {}).get(dataset, {}), **user}
+    preset = user.get("preset", TrainConfig.preset)
+    over = dict(paper or {}) if preset == "paper" else {}
+    merged: dict[str, Any] = {**model_defaults, **(dataset_defaults or {}).get(dataset, {}), **over, **user}
     merged["model"] = model
     own = {k: merged.pop(k) for k in list(merged) if k in extra}
     merged["options"] = make_options(options_cls, own, "the config") if options_cls else {}

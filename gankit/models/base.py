@@ -55,10 +55,59 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # dataset name -> defaults that replace `defaults` there (the settings measured best on it)
     dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # `--preset paper`: the config keys of the model's paper (over the defaults above), which paper,
+    # and where gankit's paper preset still differs from it (what gankit cannot express)
+    paper: dict[str, Any] = field(default_factory=dict)
+    paper_note: str = ""
+    paper_networks: bool = False  # under the paper preset `build` gives the paper's own networks
 
     def make(self, cfg: Any, data: DataInfo):
         """The algorithm with freshly initialised networks (torch's global RNG draws the weights)."""
         return self.algorithm(cfg, data, self)
+
+    def gankit_defaults(self, dataset: str) -> dict[str, Any]:
+        """The model's defaults on `dataset` (its registry defaults, with the dataset's over them)."""
+        return {**self.defaults, **self.dataset_defaults.get(dataset, {})}
+
+    def gankit_adds(self, dataset: str) -> dict[str, tuple[Any, Any]]:
+        """What gankit's defaults change on top of the paper's settings, on `dataset`:
+        {key: (gankit's value, the paper's)} for every key of the paper preset they differ in.
+        A key the defaults do not name has its default (TrainConfig's, or the algorithm's Options')."""
+        import dataclasses
+
+        from gankit.config import TrainConfig
+
+        ours, base = self.gankit_defaults(dataset), dataclasses.asdict(TrainConfig())
+        options = getattr(self.algorithm, "Options", None)
+        if options is not None and dataclasses.is_dataclass(options):
+            base.update(dataclasses.asdict(options()))
+        out = {}
+        for key, theirs in self.paper.items():
+            mine = ours.get(key, base.get(key))
+            if mine != theirs:
+                out[key] = (mine, theirs)
+        return out
+
+    def preset_lines(self, preset: str, dataset: str) -> list[str]:
+        """Which preset a run uses and what gankit's defaults add to the paper's, in words: the
+        training banner, log.txt and `gankit models` show these."""
+        if not self.paper_note:
+            return [f"preset {preset}: {self.name} has no paper of its own; both presets are gankit's defaults"]
+        adds = self.gankit_adds(dataset)
+        shown = ", ".join(f"{k}={_fmt(a)} (paper {_fmt(b)})" for k, (a, b) in adds.items()) or "nothing"
+        if self.paper_networks:
+            shown += "; gankit's own networks (the paper's under --preset paper)"
+        where = f" on {dataset}" if dataset in self.dataset_defaults else ""
+        if preset == "paper":
+            return [f"preset paper: {self.paper_note}",
+                    f"gankit's defaults (--preset gankit) would add on top of it{where}: {shown}"]
+        cite = self.paper_note.split(":")[0]
+        return [f"preset gankit: gankit's defaults; on top of the paper's settings ({cite}; --preset paper) "
+                f"they add{where}: {shown}"]
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 class MinibatchStd(nn.Module):
