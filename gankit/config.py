@@ -49,6 +49,7 @@ class TrainConfig:
     unroll_grad: bool = True  # gradients through the unrolled steps (the paper's); false: first-order
     mbstd: int = 0  # minibatch standard deviation (Karras 2018): this many std features before D's last layer; 0: off
     mbstd_group: int = 4  # samples per group of the minibatch standard deviation
+    mbdisc: int = 0  # minibatch discrimination (Salimans 2016): this many kernels before D's last layer; 0: off
     d_width: Optional[int] = None  # conv D's base channel count (None: width); PacGAN's Table 3 shrinks D
     d_norm: Optional[str] = None  # conv D normalisation: batch | layer | none | spectral (None: the model's)
     objective: str = "gan"  # gan | wgan | wgan-gp
@@ -119,7 +120,7 @@ def choices() -> dict[str, tuple]:
 POSITIVE = ("epochs", "minutes", "max_steps", "auto_images", "z_dim", "width", "batch_size", "lr_d", "lr_g",
             "d_steps", "g_steps", "pack", "mbstd_group", "d_width", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "unroll", "mbstd", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "unroll", "mbstd", "mbdisc", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
 
 _TYPES = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != "options"}
 FIELD_NAMES = [f.name for f in fields(TrainConfig) if f.name != "options"]

@@ -171,5 +171,7 @@ class GAN(Algorithm):
             sc += f", D judges packs of {c.pack}"
         if c.mbstd:
             sc += f", minibatch std over groups of {c.mbstd_group}"
+        if c.mbdisc:
+            sc += f", minibatch discrimination ({c.mbdisc} kernels)"
         return f"{c.objective} objective, {c.loss} loss, {steps}{sc}"
 

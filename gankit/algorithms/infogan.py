@@ -137,9 +137,9 @@ def build(cfg, data):
     if cfg.pack > 1:
         raise UserError("pack does not work with infogan: Q reads each image's codes from D's features, "
                         "which a packed D mixes; drop --set pack")
-    if cfg.mbstd or cfg.d_width:
-        raise UserError("infogan's discriminator takes neither mbstd nor d_width (they are for the dcgan and "
-                        "MLP discriminators); drop them")
+    if cfg.mbstd or cfg.mbdisc or cfg.d_width:
+        raise UserError("infogan's discriminator takes no mbstd, mbdisc or d_width (they are for the dcgan "
+                        "and MLP discriminators); drop them")
     o = InfoGAN.Options(**cfg.options)
     g = InfoG(cfg.z_dim + o.categories + o.continuous, data.shape, cfg.width, cfg.depth)
     return g, InfoD(data.shape, cfg.width, cfg.d_norm or "batch", cfg.depth)

@@ -33,8 +33,9 @@ def _classes(spec: ModelSpec, data, cfg) -> int:
 
 
 def _mbstd(cfg) -> dict:
-    """The minibatch standard deviation keys of a discriminator (models/base.py's MinibatchStd)."""
-    return dict(mbstd=cfg.mbstd, mbstd_group=cfg.mbstd_group)
+    """The minibatch-statistics keys of a discriminator (models/base.py's MinibatchStd and
+    MinibatchDiscrimination)."""
+    return dict(mbstd=cfg.mbstd, mbstd_group=cfg.mbstd_group, mbdisc=cfg.mbdisc)
 
 
 def _mlp_hidden(data, images: tuple[int, ...], points: tuple[int, ...]) -> tuple[int, ...]:

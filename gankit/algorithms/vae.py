@@ -156,7 +156,7 @@ class _EncoderDecoder(Algorithm):
         name = cfg.model
         if cfg.clusters:
             raise UserError(f"{name} has no discriminator to self-condition; drop --set clusters")
-        for key in ("pack", "unroll", "mbstd", "d_width"):
+        for key in ("pack", "unroll", "mbstd", "mbdisc", "d_width"):
             if getattr(cfg, key) and not (key == "pack" and cfg.pack == 1):
                 raise UserError(f"{key} is for discriminators and {name} has none; drop --set {key}")
         if cfg.ema > 0:

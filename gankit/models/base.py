@@ -142,3 +142,22 @@ class MinibatchStd(nn.Module):
         else:
             extra = std
         return torch.cat([x, extra], dim=1)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, "Improved techniques for training GANs"):
+    features f (N, A) -> [f, o] (N, A + kernels). Each sample's features are projected by a learnt
+    tensor T to `kernels` rows of `dim` numbers, M_i (kernels, dim); for every kernel b,
+    o_b(x_i) = sum over the other samples j of exp(-||M_i,b - M_j,b||_1): how many samples of the
+    batch lie close to x_i in that projection. A generator that repeats itself gets large o."""
+
+    def __init__(self, features: int, kernels: int, dim: int = 5):
+        super().__init__()
+        self.kernels, self.dim = kernels, dim
+        self.T = nn.Parameter(torch.randn(features, kernels * dim) * 0.1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        m = (x @ self.T.to(x.dtype)).view(x.shape[0], self.kernels, self.dim).float()
+        dist = (m[:, None] - m[None]).abs().sum(3)  # (N, N, kernels) L1 distances
+        o = torch.exp(-dist).sum(1) - 1.0  # without each sample's own term, exp(0) = 1
+        return torch.cat([x, o.to(x.dtype)], dim=1)

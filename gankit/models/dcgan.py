@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.errors import UserError
-from gankit.models.base import MinibatchStd, init_dcgan_weights, one_hot
+from gankit.models.base import MinibatchDiscrimination, MinibatchStd, init_dcgan_weights, one_hot
 
 
 def upsampling_plan(size: int) -> tuple[int, int]:
@@ -91,10 +91,13 @@ class DCGANDiscriminator(nn.Module):
     clusters), the projection term uses the mean of the pack members' label embeddings.
     mbstd > 0: the minibatch standard deviation (Karras 2018, models/base.py's MinibatchStd) over
     groups of `mbstd_group` inputs, as `mbstd` extra feature maps on the last convolution's output.
+    mbdisc > 0: minibatch discrimination (Salimans 2016, models/base.py) with that many kernels on
+    the flattened features, before the last layer.
     """
 
     def __init__(self, shape: Sequence[int], width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", pack: int = 1, depth: int = 0, mbstd: int = 0, mbstd_group: int = 4):
+                 norm: str = "batch", pack: int = 1, depth: int = 0, mbstd: int = 0, mbstd_group: int = 4,
+                 mbdisc: int = 0):
         super().__init__()
         c, h, _ = shape
         self.pack = pack
@@ -113,8 +116,10 @@ class DCGANDiscriminator(nn.Module):
             ch *= 2
         if mbstd:  # before Flatten: the layers before it keep their names (and checkpoints their keys)
             layers.append(MinibatchStd(mbstd_group, mbstd))
-        self.net = nn.Sequential(*layers, nn.Flatten())
         features = (ch + mbstd) * s0 * s0
+        tail = [MinibatchDiscrimination(features, mbdisc)] if mbdisc else []
+        self.net = nn.Sequential(*layers, nn.Flatten(), *tail)
+        features += mbdisc
         self.fc = nn.Linear(features, 1)
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, features) if num_classes else None

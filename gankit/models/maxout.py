@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import MinibatchStd, one_hot
+from gankit.models.base import MinibatchDiscrimination, MinibatchStd, one_hot
 
 
 class Maxout(nn.Module):
@@ -36,7 +36,7 @@ class MaxoutDiscriminator(nn.Module):
 
     def __init__(self, shape: Sequence[int], hidden: Sequence[int] = (240, 240), pieces: int = 5,
                  num_classes: int = 0, input_dropout: float = 0.2, dropout: float = 0.5, pack: int = 1,
-                 mbstd: int = 0, mbstd_group: int = 4):
+                 mbstd: int = 0, mbstd_group: int = 4, mbdisc: int = 0):
         super().__init__()
         self.num_classes, self.pack = num_classes, pack
         width = (math.prod(shape) + num_classes) * pack
@@ -51,7 +51,11 @@ class MaxoutDiscriminator(nn.Module):
             layers.append(nn.Dropout(drop))
         if mbstd:
             layers.append(MinibatchStd(mbstd_group, mbstd))
-        layers.append(nn.Linear(width + mbstd, 1))
+            width += mbstd
+        if mbdisc:
+            layers.append(MinibatchDiscrimination(width, mbdisc))
+            width += mbdisc
+        layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import MinibatchStd, one_hot
+from gankit.models.base import MinibatchDiscrimination, MinibatchStd, one_hot
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
 
@@ -54,11 +54,12 @@ class MLPDiscriminator(nn.Module):
     pack > 1 (PacGAN): `pack` consecutive samples (each with its one-hot label, where there are
     labels) are concatenated into one input and judged together; the output is (N / pack,).
     mbstd > 0: the minibatch standard deviation (Karras 2018, models/base.py's MinibatchStd) over
-    groups of `mbstd_group` inputs, as `mbstd` extra features before the last layer.
+    groups of `mbstd_group` inputs, as `mbstd` extra features before the last layer; mbdisc > 0:
+    minibatch discrimination (Salimans 2016) with that many kernels, there too.
     """
 
     def __init__(self, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
-                 dropout: float = 0.0, pack: int = 1, mbstd: int = 0, mbstd_group: int = 4):
+                 dropout: float = 0.0, pack: int = 1, mbstd: int = 0, mbstd_group: int = 4, mbdisc: int = 0):
         super().__init__()
         self.num_classes, self.pack = num_classes, pack
         layers: list[nn.Module] = []
@@ -70,7 +71,11 @@ class MLPDiscriminator(nn.Module):
             width = h
         if mbstd:
             layers.append(MinibatchStd(mbstd_group, mbstd))
-        layers.append(nn.Linear(width + mbstd, 1))
+            width += mbstd
+        if mbdisc:
+            layers.append(MinibatchDiscrimination(width, mbdisc))
+            width += mbdisc
+        layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:

@@ -48,3 +48,29 @@ def test_mbstd_adds_one_input_to_the_last_layer():
     _, std = build_models(config("dcgan", mbstd=1), data.info())
     assert std.fc.in_features == plain.fc.in_features + 7 * 7  # one 7x7 map more
     assert [k for k in std.state_dict() if k not in plain.state_dict()] == []  # the same names
+
+
+def test_minibatch_discrimination_counts_close_neighbours():
+    from gankit.models.base import MinibatchDiscrimination
+
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(6, kernels=3, dim=2)
+    same = torch.ones(4, 6)
+    y = layer(same)
+    assert y.shape == (4, 9) and torch.equal(y[:, :6], same)
+    assert torch.allclose(y[:, 6:], torch.full((4, 3), 3.0))  # three identical neighbours each
+    apart = torch.eye(4, 6) * 1000
+    assert layer(apart)[:, 6:].max() < 1e-3  # no close neighbours
+
+
+@pytest.mark.parametrize("model,data", [("dcgan", image_data(n=8, size=28, classes=0)),
+                                        ("gan", point_data())])
+def test_discriminators_with_minibatch_discrimination(model, data):
+    G, D = build_models(config(model, mbdisc=8), data.info())
+    D.eval()
+    x = torch.randn(8, *data.shape)
+    out = D(x)
+    y = x.clone()
+    y[0] += 1  # every sample's neighbours change: every logit may move, sample 0's does
+    assert out.shape == (8,) and D(y)[0] != out[0]
+    assert any(isinstance(m, type(D)) or "MinibatchDiscrimination" in type(m).__name__ for m in D.modules())
