@@ -18,6 +18,7 @@ Rows (--rows, comma-separated; all by default):
   unrolled-paper  the `unrolled` model (Metz 2017's 2-D networks and Adam 1e-4, batches of 512)
   pack2, pack4    `gan` with pack=2 / 4 (PacGAN)
   mbstd           `gan` with the minibatch standard deviation (mbstd=1, groups of 4)
+  mbdisc          `gan` with minibatch discrimination (mbdisc=50 kernels of 5)
   wgan-gp         gankit's `wgan-gp` (MLP critic on points)
   selfcond        `gan` self-conditioned on --clusters k-means clusters of the data
 
@@ -53,6 +54,7 @@ ROWS = {
     "pack2": ("gan", {"pack": 2}),
     "pack4": ("gan", {"pack": 4}),
     "mbstd": ("gan", {"mbstd": 1}),
+    "mbdisc": ("gan", {"mbdisc": 50}),
     "wgan-gp": ("wgan-gp", {}),
     "selfcond": ("gan", {"clusters": None}),
 }

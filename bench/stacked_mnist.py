@@ -14,6 +14,7 @@ Rows (--rows, comma-separated; all by default):
   unrolled5     dcgan-paper with unroll=5
   pack2, pack4  dcgan-paper with pack=2 / 4 (PacDCGAN)
   mbstd         dcgan-paper with the minibatch standard deviation (mbstd=1, groups of 4)
+  mbdisc        dcgan-paper with minibatch discrimination (mbdisc=50 kernels of 5)
   selfcond      dcgan-paper self-conditioned on --clusters k-means clusters
 --table3 adds PacGAN's Table 3 rows: dcgan-paper, unrolled5 and pack2 with a discriminator of
 1/4 and 1/2 of G's channels (d_width = width / 4, width / 2), published numbers beside.
@@ -50,6 +51,7 @@ ROWS = {
     "pack2": ("dcgan", "paper", {"pack": 2}),
     "pack4": ("dcgan", "paper", {"pack": 4}),
     "mbstd": ("dcgan", "paper", {"mbstd": 1}),
+    "mbdisc": ("dcgan", "paper", {"mbdisc": 50}),
     "selfcond": ("dcgan", "paper", {"clusters": None}),
 }
 PUBLISHED = [("DCGAN (PacGAN Table 2)", "99.0", "3.40"), ("Unrolled GAN (Table 2)", "48.7", "4.32"),
