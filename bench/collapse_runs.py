@@ -4,6 +4,8 @@ mean +- sd columns of the tables."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import sys
 import tempfile
@@ -31,7 +33,8 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
     spec = MODELS.get(model)
     keys = [f"{k}={v}" for k, v in sets.items()]
     keys += [f"max_steps={steps}", f"seed={seed}", f"threads={threads}", f"device={device}",
-             "checkpoint_every=1000000000", "checkpoint_minutes=0", "log_every=100", "sample_every=1000000"]
+             "checkpoint_every=1000000000", "checkpoint_minutes=0", f"log_every={max(1, min(100, steps))}",
+             "sample_every=1000000"]
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
         out = Path(tmp) / "run"
         cfg = build_config(model, spec.defaults, None, keys, {"dataset": data.name, "out": str(out),
@@ -40,7 +43,8 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
             cfg.image_size = data.shape[-1]
         t0 = time.perf_counter()
         trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), spec)
-        trainer.train()
+        with contextlib.redirect_stdout(io.StringIO()):  # the progress lines; the table is the output
+            trainer.train()
         seconds = time.perf_counter() - t0
         rows = [r for r in trainer.run.read_metrics() if "s_per_epoch" in r]
         nets = trainer.sampling_nets()
@@ -53,15 +57,18 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
 
 
 def mean_sd(values: list[float], digits: int = 1, scale: float = 1.0) -> str:
-    """'m +- sd' of the values (sd over the seeds, n - 1; '-' for one value)."""
-    v = [x * scale for x in values if not math.isnan(x)]
+    """'m +- sd' of the finite values (sd over the seeds, n - 1; no sd for one value), with how many
+    were infinite (a reverse KL without any high-quality sample) after it."""
+    v = [x * scale for x in values if math.isfinite(x)]
+    inf = sum(1 for x in values if not math.isfinite(x))
+    tail = f" ({inf} inf)" if inf else ""
     if not v:
-        return "-"
+        return "inf" if inf else "-"
     m = sum(v) / len(v)
     if len(v) < 2:
-        return f"{m:.{digits}f}"
+        return f"{m:.{digits}f}{tail}"
     sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
-    return f"{m:.{digits}f} +- {sd:.{digits}f}"
+    return f"{m:.{digits}f} +- {sd:.{digits}f}{tail}"
 
 
 def parse_rows(text: Optional[str], known: dict) -> list[str]:
