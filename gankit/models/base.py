@@ -157,7 +157,7 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(torch.randn(features, kernels * dim) * 0.1)
 
     def forward(self, x: Tensor) -> Tensor:
-        m = (x @ self.T.to(x.dtype)).view(x.shape[0], self.kernels, self.dim).float()
-        dist = (m[:, None] - m[None]).abs().sum(3)  # (N, N, kernels) L1 distances
-        o = torch.exp(-dist).sum(1) - 1.0  # without each sample's own term, exp(0) = 1
+        m = (x @ self.T.to(x.dtype)).view(x.shape[0], self.kernels, self.dim).float().transpose(0, 1)
+        dist = torch.cdist(m, m, p=1)  # (kernels, N, N) L1 distances
+        o = (torch.exp(-dist).sum(2) - 1.0).transpose(0, 1)  # without each sample's own term, exp(0) = 1
         return torch.cat([x, o.to(x.dtype)], dim=1)
