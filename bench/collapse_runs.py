@@ -25,10 +25,12 @@ from gankit.training.loop import Trainer  # noqa: E402
 
 
 def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps: int, seed: int,
-                     n_samples: int, threads: int = 1, device: str = "cpu") -> tuple[torch.Tensor, dict]:
+                     n_samples: int, threads: int = 1, device: str = "cpu",
+                     ema: bool = True) -> tuple[torch.Tensor, dict]:
     """Train `model` on `data` (a gankit Dataset) for `steps` G steps with the model's defaults,
     `preset`, then `sets` over them (as `gankit train MODEL --preset P --set k=v` would), and draw
-    n_samples samples (model range) with latents from `seed`. Returns (samples, facts: seconds,
+    n_samples samples (model range) with latents from `seed`, from G's EMA copy where the run keeps
+    one (ema=False: G's own weights, as the papers sample). Returns (samples, facts: seconds,
     s_per_epoch, the config's remedy keys)."""
     spec = MODELS.get(model)
     keys = [f"{k}={v}" for k, v in sets.items()]
@@ -47,7 +49,7 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
             trainer.train()
         seconds = time.perf_counter() - t0
         rows = [r for r in trainer.run.read_metrics() if "s_per_epoch" in r]
-        nets = trainer.sampling_nets()
+        nets = trainer.sampling_nets() if ema else dict(trainer.nets)
         with eval_mode(nets[trainer.algo.sampler]):
             x = draw(trainer.algo, nets, n_samples, seed=10_000 + seed)
         trainer.run.unlock()

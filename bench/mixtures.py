@@ -23,7 +23,7 @@ Rows (--rows, comma-separated; all by default):
   selfcond        `gan` self-conditioned on --clusters k-means clusters of the data
 
 Usage: python bench/mixtures.py [--datasets ring8,grid25] [--rows gan,pack4] [--seeds 10]
-                                [--steps 3000] [--samples 2500] [--clusters 50] [--threads 1]
+                                [--steps 3000] [--samples 2500] [--clusters 50] [--threads 1] [--no-ema]
                                 [--set key=value ...]
 --set goes into every row's config over its own keys. Each run uses `threads` CPU threads (1 by
 default). Prints tables; never asserts.
@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2500)
     ap.add_argument("--clusters", type=int, default=50, help="k-means clusters of the selfcond row")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-ema", action="store_true", help="sample G's own weights, not its EMA copy")
     ap.add_argument("--preset", default="gankit", choices=["gankit", "paper"])
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
@@ -97,7 +98,7 @@ def main() -> None:
             found = {"modes": [], "modes20": [], "hq": [], "kl": [], "ok": 0, "s": []}
             for seed in range(args.seeds):
                 x, facts = train_and_sample(model, data, args.preset, keys, args.steps, seed, args.samples,
-                                            args.threads)
+                                            args.threads, ema=not args.no_ema)
                 hit = mixture_modes(x, centres, std, min_share=0)
                 strict = mixture_modes(x, centres, std)
                 found["modes"].append(hit["modes_captured"])

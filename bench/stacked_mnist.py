@@ -21,7 +21,7 @@ Rows (--rows, comma-separated; all by default):
 
 Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2] [--seeds 10]
                                      [--steps 5000] [--samples 26000] [--clusters 100] [--table3]
-                                     [--threads 1] [--set key=value ...]
+                                     [--threads 1] [--no-ema] [--set key=value ...]
 Needs the MNIST files (--data-dir, or gankit's search order) and gankit's MNIST classifier (trained
 and cached on first use). Prints tables; never asserts.
 """
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=100, help="k-means clusters of the selfcond row")
     ap.add_argument("--table3", action="store_true", help="add PacGAN Table 3's smaller discriminators")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-ema", action="store_true", help="sample G's own weights, not its EMA copy")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     rows = parse_rows(args.rows, ROWS)
@@ -91,7 +92,8 @@ def main() -> None:
             keys["d_width"] = max(1, round(width * fraction))
         found = {"modes": [], "kl": [], "s": [], "epoch": []}
         for seed in range(args.seeds):
-            x, facts = train_and_sample(model, data, preset, keys, args.steps, seed, args.samples, args.threads)
+            x, facts = train_and_sample(model, data, preset, keys, args.steps, seed, args.samples, args.threads,
+                                        ema=not args.no_ema)
             s = stacked_modes(classify(to_uint8(x)).channel_preds)
             found["modes"].append(s["modes_captured"])
             found["kl"].append(s["kl_to_uniform"])
