@@ -46,7 +46,7 @@ def digest(run: Path) -> dict:
             h.update(t[k].contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         out[group] = f"{len(keys)} tensors {h.hexdigest()[:16]}"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    rows = [{k: v for k, v in r.items() if k not in ("img_per_s", "time_s")} for r in rows]
+    rows = [{k: v for k, v in r.items() if k not in ("img_per_s", "s_per_epoch", "time_s")} for r in rows]
     out["metrics"] = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
     return out
 

@@ -1,6 +1,6 @@
 """The command line: verbs that parse and validate arguments, then call the library.
 
-    gankit train [MODEL] [--dataset NAME] [--data-dir DIR] [--epochs N | --minutes M] [--out RUN]
+    gankit train [MODEL] [--dataset NAME] [--data-dir DIR] [--epochs N | --minutes M] [--out RUN] [--preset paper]
     gankit train --resume RUN
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", action="store_true", default=None,
                    help="also log losses, img/s, evaluation scores and sample grids for TensorBoard into "
                    "RUN/tensorboard/ (= --set tensorboard=true; needs `pip install tensorboard`)")
+    t.add_argument("--preset", choices=["gankit", "paper"],
+                   help="gankit: gankit's measured defaults (default); paper: the model's paper's settings "
+                   "(`gankit models` shows both; = --set preset=...)")
     t.add_argument("--config", help="YAML or JSON file of config keys")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable)")

@@ -40,9 +40,9 @@ def train(args: argparse.Namespace) -> None:
              "minutes": args.minutes, "out": args.out, "seed": args.seed,
              "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
              "on_divergence": getattr(args, "on_divergence", None),
-             "tensorboard": getattr(args, "tensorboard", None)}
+             "tensorboard": getattr(args, "tensorboard", None), "preset": getattr(args, "preset", None)}
     cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults,
-                       spec.algorithm.Options)
+                       spec.algorithm.Options, spec.paper)
     tensorboard.check(cfg)  # "pip install tensorboard" before any data is loaded
     out = Path(cfg.out) if cfg.out else default_out(cfg.model, cfg.dataset)
     cfg.out = str(out)
@@ -59,6 +59,7 @@ def train(args: argparse.Namespace) -> None:
     try:
         # under torchrun rank 0 creates the folder (and holds its lock); the others wait for it
         evaluator, run = distributed.on_rank0_at_setup(dist, create) or (None, RunFolder(out))
+        distributed.on_rank0(dist, run.write_notes, {"preset": _preset_notes(spec, cfg)})
         trainer = Trainer(cfg, data, run, spec, evaluator, dist)
         _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
         _train(trainer)
@@ -74,7 +75,8 @@ def _resume(args: argparse.Namespace) -> None:
     from gankit.training import distributed, tensorboard
     from gankit.training.loop import Trainer
 
-    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence")
+    extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence",
+                               "preset")
              if getattr(args, name, None)] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
@@ -172,11 +174,27 @@ def _announce(trainer, line: str) -> None:
         batch += f" = {trainer.dist.world_size} processes x {trainer.sampler.bs // trainer.dist.world_size}"
     head = f"{line}  [{trainer.device.type}, {trainer.precision}, {batch}, {_budget_text(trainer.budget)}]"
     recipe = f"{trainer.cfg.model}: {trainer.algo.describe()}"
-    trainer.run.log(head)
-    trainer.run.log(recipe)
+    lines = [head, recipe] + _preset_lines(trainer.cfg)
+    for text in lines:
+        trainer.run.log(text)
     if distributed.is_rank0(trainer.dist):
-        print(head, flush=True)
-        print(recipe, flush=True)
+        for text in lines:
+            print(text, flush=True)
+
+
+def _preset_lines(cfg) -> list[str]:
+    """Which preset the run uses and what gankit's defaults add to the paper's (the banner)."""
+    from gankit.algorithms import MODELS
+
+    return MODELS.get(cfg.model).preset_lines(cfg.preset, cfg.dataset)
+
+
+def _preset_notes(spec, cfg) -> dict:
+    """config.json's "preset": the preset, the paper's settings, and what gankit's defaults change
+    on top of them (key: [gankit's value, the paper's])."""
+    return {"name": cfg.preset, "paper": spec.paper_note or None, "paper_settings": spec.paper,
+            "gankit_adds": {k: list(v) for k, v in spec.gankit_adds(cfg.dataset).items()},
+            "paper_networks": spec.paper_networks, "in_words": spec.preset_lines(cfg.preset, cfg.dataset)}
 
 
 def _budget_text(b) -> str:
@@ -333,6 +351,17 @@ def models(args: argparse.Namespace) -> None:
     for name, spec in MODELS:
         tag = " [conditional]" if spec.conditional else ""
         print(f"{name:11s} {spec.description}{tag}")
+        if spec.paper_note:
+            settings = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in spec.paper.items())
+            print(f"{'':11s}   --preset paper: {spec.paper_note}; {settings}")
+            ds = "mnist" if "image" in spec.kinds else "ring8"
+            adds = ", ".join(f"{k}={a:g}" if isinstance(a, float) else f"{k}={a}"
+                             for k, (a, _) in spec.gankit_adds(ds).items())
+            where = f" (on {ds})" if ds in spec.dataset_defaults else ""
+            print(f"{'':11s}   --preset gankit (default) adds on top of it{where}: {adds or 'nothing'}"
+                  + ("; gankit's own networks" if spec.paper_networks else ""))
+        else:
+            print(f"{'':11s}   no paper of its own: --preset paper is gankit's defaults")
 
 
 def datasets(args: argparse.Namespace) -> None:

@@ -1,9 +1,11 @@
 """TrainConfig: every setting of a training run in one typed object, saved in the run folder.
 
 Precedence, lowest first: the dataclass defaults below, the model's own defaults (its registry
-entry, with those it keeps for the chosen dataset), a `--config` file (YAML or JSON), `--set
-key=value` overrides, then explicit flags (--dataset, --epochs, --minutes, ...). Validation turns
-every mistake into a one-line UserError.
+entry, with those it keeps for the chosen dataset), the preset (`preset: paper` puts the model's
+paper's settings over those defaults; `gankit`, the default, adds nothing), a `--config` file
+(YAML or JSON), `--set key=value` overrides, then explicit flags (--preset, --dataset, --epochs,
+--minutes, ...). The preset is named by any of the user's sources, and applies below all of them.
+Validation turns every mistake into a one-line UserError.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gankit.errors import UserError
 class TrainConfig:
     # what to train on what
     model: str = "dcgan"
+    preset: str = "gankit"  # gankit (the measured defaults) | paper (the model's paper's settings)
     dataset: str = "digits"
     data_dir: Optional[str] = None  # a folder with the dataset's files (default: search order)
     image_size: Optional[int] = None  # resize images to this side (default: the data's own)
@@ -42,6 +45,12 @@ class TrainConfig:
     depth: int = 0  # conv models: extra stride-1 3x3 conv blocks after each resolution stage of G and D
     clusters: int = 0  # self-conditioning: unconditional G and D train on this many k-means clusters; 0: off
     pack: int = 1  # PacGAN: D judges this many samples at once (batch_size must divide by it)
+    unroll: int = 0  # Unrolled GAN (Metz 2017): G's loss through D unrolled this many steps; 0: off
+    unroll_grad: bool = True  # gradients through the unrolled steps (the paper's); false: first-order
+    mbstd: int = 0  # minibatch standard deviation (Karras 2018): this many std features before D's last layer; 0: off
+    mbstd_group: int = 4  # samples per group of the minibatch standard deviation
+    mbdisc: int = 0  # minibatch discrimination (Salimans 2016): this many kernels before D's last layer; 0: off
+    d_width: Optional[int] = None  # conv D's base channel count (None: width); PacGAN's Table 3 shrinks D
     d_norm: Optional[str] = None  # conv D normalisation: batch | layer | none | spectral (None: the model's)
     objective: str = "gan"  # gan | wgan | wgan-gp
     loss: str = "nonsaturating"  # for the gan objective: nonsaturating | minimax | hinge | least-squares
@@ -98,6 +107,7 @@ CHOICES = {  # objective and loss: from their registries (see choices())
     "channels": (None, 1, 3),
     "d_norm": (None, "batch", "layer", "none", "spectral"),
     "on_divergence": ("stop", "rollback", "warn"),
+    "preset": ("gankit", "paper"),
 }
 def choices() -> dict[str, tuple]:
     """Every key with a fixed set of values; the objectives and losses as their registries hold them."""
@@ -108,9 +118,9 @@ def choices() -> dict[str, tuple]:
 
 
 POSITIVE = ("epochs", "minutes", "max_steps", "auto_images", "z_dim", "width", "batch_size", "lr_d", "lr_g",
-            "d_steps", "g_steps", "pack", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
+            "d_steps", "g_steps", "pack", "mbstd_group", "d_width", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
-NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "unroll", "mbstd", "mbdisc", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
 
 _TYPES = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != "options"}
 FIELD_NAMES = [f.name for f in fields(TrainConfig) if f.name != "options"]
@@ -231,16 +241,19 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
                  sets: list[str], flags: dict[str, Any],
                  dataset_defaults: Optional[dict[str, dict[str, Any]]] = None,
-                 options_cls: Optional[type] = None) -> TrainConfig:
+                 options_cls: Optional[type] = None, paper: Optional[dict[str, Any]] = None) -> TrainConfig:
     """Merge, in order: defaults, model defaults (with `dataset_defaults[dataset]` over them, for
-    the dataset the user's sources name), config file, --set, explicit flags. Keys of
-    `options_cls` (the algorithm's Options dataclass) go to `options`, every one filled in."""
+    the dataset the user's sources name), the paper's settings `paper` when the user's sources
+    name `preset: paper`, config file, --set, explicit flags. Keys of `options_cls` (the
+    algorithm's Options dataclass) go to `options`, every one filled in."""
     extra = option_types(options_cls)
     user: dict[str, Any] = load_file(file, extra) if file else {}
     user.update(parse_set(sets, extra))
     user.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
     dataset = str(user.get("dataset") or TrainConfig.dataset)
-    merged: dict[str, Any] = {**model_defaults, **(dataset_defaults or {}).get(dataset, {}), **user}
+    preset = user.get("preset", TrainConfig.preset)
+    over = dict(paper or {}) if preset == "paper" else {}
+    merged: dict[str, Any] = {**model_defaults, **(dataset_defaults or {}).get(dataset, {}), **over, **user}
     merged["model"] = model
     own = {k: merged.pop(k) for k in list(merged) if k in extra}
     merged["options"] = make_options(options_cls, own, "the config") if options_cls else {}

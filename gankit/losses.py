@@ -65,17 +65,23 @@ def g_least_squares(fake_logits: Tensor) -> Tensor:
     return 0.5 * (fake_logits - 1.0).pow(2).mean()
 
 
-def gradient_penalty(critic, real: Tensor, fake: Tensor, labels: Tensor | None, eps: Tensor) -> Tensor:
+def gradient_penalty(critic, real: Tensor, fake: Tensor, labels: Tensor | None, eps: Tensor,
+                     pack: int = 1) -> Tensor:
     """E[(||grad_x C(x_hat)||_2 - 1)^2] at x_hat = eps*real + (1-eps)*fake (Gulrajani et al. 2017).
 
-    real, fake: (N, ...) same shape; eps: (N,) uniform in [0, 1], passed in so that the caller's
-    random stream decides it. Returns the penalty without its weight lambda.
+    real, fake: (N, ...) same shape; eps: (N / pack,) uniform in [0, 1], passed in so that the
+    caller's random stream decides it. pack > 1 (PacGAN): the critic scores packs of `pack`
+    consecutive samples, so each pack is one point on the line from a real pack to a fake pack (one
+    eps for its members) and the norm is that of the gradient over the whole pack.
+    Returns the penalty without its weight lambda.
     """
+    if pack > 1:
+        eps = eps.repeat_interleave(pack)
     e = eps.view(-1, *([1] * (real.dim() - 1))).to(real.dtype)
     x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat, labels)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+    return (grad.reshape(len(grad) // pack, -1).norm(2, dim=1) - 1.0).pow(2).mean()
 
 
 # name -> (discriminator loss, generator loss), for the `loss` config key

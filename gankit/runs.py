@@ -125,7 +125,24 @@ class RunFolder:
 
     def write_config(self, cfg: TrainConfig, data: DataInfo) -> None:
         body = {"config": cfg.to_dict(), "data": data.__dict__, "gankit_version": __version__}
+        body.update(self._notes())  # what write_notes added (the preset) stays
         write_text_atomic(self.config_path, json.dumps(body, indent=2) + "\n")
+
+    def write_notes(self, notes: dict[str, Any]) -> None:
+        """Add top-level sections to config.json beside the config (the preset a run used and what
+        gankit's defaults change on top of the paper's); a later write_config keeps them."""
+        body = json.loads(self.config_path.read_text())
+        body.update(notes)
+        write_text_atomic(self.config_path, json.dumps(body, indent=2) + "\n")
+
+    def _notes(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.config_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(body, dict):
+            return {}
+        return {k: v for k, v in body.items() if k not in ("config", "data", "gankit_version")}
 
     def read_config(self) -> tuple[TrainConfig, DataInfo]:
         try:

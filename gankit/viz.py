@@ -225,7 +225,7 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
     _save_figure(fig, path)
 
 
-BOOKKEEPING = ("step", "epoch", "images", "img_per_s", "time_s")
+BOOKKEEPING = ("step", "epoch", "images", "img_per_s", "s_per_epoch", "time_s")
 
 
 def _plot_stats(rows: Sequence[dict], path: PathLike, title: str) -> None:

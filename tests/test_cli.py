@@ -172,3 +172,23 @@ def test_flags_for_evaluation_and_reliability_keys(tmp_path):
             "--eval-every", "7", *FAST, "--set", "max_steps=8")
     cfg = json.loads((out / "config.json").read_text())["config"]
     assert (cfg["keep"], cfg["on_divergence"], cfg["eval_every"]) == (1, "warn", 7)
+
+
+def test_preset_paper_is_named_in_the_banner_config_json_and_models(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "p"
+    run_cli("train", "gan", "--dataset", "ring8", "--preset", "paper", "--out", out, "--set", "max_steps=3", *FAST)
+    printed = capsys.readouterr().out
+    assert "preset paper: Goodfellow et al. 2014" in printed
+    assert "gankit's defaults (--preset gankit) would add on top of it" in printed
+    body = json.loads((out / "config.json").read_text())
+    assert body["config"]["preset"] == "paper" and body["config"]["optimizer"] == "sgd"
+    assert body["preset"]["name"] == "paper" and body["preset"]["gankit_adds"]["optimizer"] == ["adam", "sgd"]
+    assert "preset paper" in (out / "log.txt").read_text()
+    assert "--resume continues the saved config" in error_of(capsys, "train", "--resume", out, "--preset", "gankit")
+    run_cli("train", "--resume", out, "--epochs", "1")  # a rewritten config.json keeps the preset section
+    assert json.loads((out / "config.json").read_text())["preset"]["name"] == "paper"
+    run_cli("models")
+    listing = capsys.readouterr().out
+    assert "--preset paper: Radford et al. 2015" in listing and "--preset gankit (default) adds" in listing

@@ -115,3 +115,28 @@ def test_describe_cpu_names_the_model_and_vector_features():
 
     line = describe_cpu()
     assert "cores" in line and "precision auto = " in line and line.count(";") == 1
+
+
+def test_preset_precedence_defaults_model_preset_file_set_flags(tmp_path):
+    """defaults < model defaults (and the dataset's) < preset < --config < --set < flags; the preset
+    may be named by any source and still sits below them all."""
+    spec = MODELS.get("dcgan")
+
+    def build(file=None, sets=(), **flags):
+        return build_config("dcgan", spec.defaults, file, list(sets), {"dataset": "mnist", **flags},
+                            spec.dataset_defaults, spec.algorithm.Options, spec.paper)
+    ours = build()
+    assert (ours.preset, ours.lr_d, ours.clusters, ours.batch_size) == ("gankit", 2e-3, 200, 32)
+    paper = build(preset="paper")  # over the model's and the dataset's defaults
+    assert (paper.lr_d, paper.clusters, paper.batch_size, paper.g_steps, paper.ema) == (2e-4, 0, 128, 1, 0.0)
+    assert paper.fused and paper.channels_last  # keys the paper does not name keep gankit's
+    f = tmp_path / "c.yaml"
+    f.write_text("preset: paper\nbatch_size: 64\nlr_d: 0.0005\n")
+    filed = build(str(f), ["lr_d=0.0003"])
+    assert filed.preset == "paper" and filed.lr_g == 2e-4  # the file names the preset
+    assert filed.batch_size == 64 and filed.lr_d == 3e-4  # the file over the preset, --set over the file
+    assert build(sets=["preset=paper"]).batch_size == 128
+    assert build(str(f), ["preset=gankit"]).lr_g == 2e-3  # --set over the file's preset
+    assert build(str(f), epochs=3).epochs == 3
+    with pytest.raises(UserError, match="preset must be one of"):
+        build(sets=["preset=papers"])

@@ -67,3 +67,16 @@ def test_gradient_penalty_of_a_linear_critic():
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
     gp = losses.gradient_penalty(critic, real, fake, None, torch.rand(6))
     assert_close(gp, torch.tensor(16.0))
+
+
+def test_gradient_penalty_on_packs_is_the_penalty_of_the_packed_critic():
+    """pack=2: one eps per pack, the norm over the pack's gradient: the plain penalty of a critic
+    that takes each pack as one input."""
+    torch.manual_seed(0)
+    w = torch.randn(2 * 3)
+    packed = lambda x, labels=None: x.reshape(len(x) // 2, -1) @ w  # noqa: E731
+    joined = lambda x, labels=None: x @ w  # noqa: E731
+    real, fake, eps = torch.randn(8, 3), torch.randn(8, 3), torch.rand(4)
+    gp = losses.gradient_penalty(packed, real, fake, None, eps, pack=2)
+    ref = losses.gradient_penalty(joined, real.reshape(4, 6), fake.reshape(4, 6), None, eps)
+    torch.testing.assert_close(gp, ref)

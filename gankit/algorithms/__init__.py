@@ -6,6 +6,9 @@ info)` does the same for a config's model.
 
 from gankit.algorithms.base import Algorithm, Context, OptimizerSpec, Phase
 from gankit.algorithms.registry import MODELS
+from gankit.algorithms import papers
+
+papers.attach(MODELS)  # `--preset paper`: each model's paper's settings
 
 
 def build(cfg, info) -> Algorithm:

@@ -57,12 +57,16 @@ def build(cfg, data):
                         "labelled dataset or an unconditional model")
     if cfg.clusters or cfg.pack > 1:
         raise UserError("acgan is already class-conditional; drop --set clusters and --set pack")
+    if cfg.mbstd or cfg.mbdisc or cfg.d_width:
+        raise UserError("acgan's discriminator takes no mbstd, mbdisc or d_width (they are for the dcgan "
+                        "and MLP discriminators); drop them")
     g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=data.num_classes, depth=cfg.depth)
     d = AuxClassifierD(data.shape, cfg.width, data.num_classes, cfg.d_norm or "batch", cfg.depth)
     return g, d
 
 
 class ACGAN(GAN):
+    unrollable = False  # D gives (source, class) logits and G's loss reads both
     def __init__(self, cfg, info, spec):
         if cfg.objective != "gan":
             raise UserError("acgan trains with the gan objective (loss nonsaturating, minimax, hinge "

@@ -17,7 +17,7 @@ a registry line in gankit/algorithms/registry.py; docs/architecture.md walks thr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -63,11 +63,14 @@ class OptimizerSpec:
 @dataclass
 class Context:
     """What a phase's loss is handed: the callables to run each network through (they share the
-    networks' parameters) and the run's noise generator."""
+    networks' parameters), the run's noise generator, and the run's optimizers by name, to read
+    (the Unrolled GAN starts its functional copy of D from D's optimizer state); stepping them is
+    the run manager's."""
 
     nets: dict[str, Callable[..., Tensor]]
     gen: torch.Generator
     device: torch.device
+    optimizers: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

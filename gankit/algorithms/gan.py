@@ -5,6 +5,9 @@ One iteration: `d_steps` D steps, each on a fresh real batch, then `g_steps` G s
 weights frozen. The last D step's fake keeps its graph and the first G step reuses it (same z, one
 G forward less) unless `fresh_z` asks for new latents. Labels: the dataset's classes for
 conditional models, k-means cluster ids for self-conditioned ones (`clusters`), else none.
+
+`unroll=k` (Unrolled GAN, gankit/algorithms/unrolled.py): each G step scores the fake batch with
+a functional copy of D trained k more steps on the last D step's real batch and this fake batch.
 """
 
 from __future__ import annotations
@@ -26,15 +29,19 @@ class GAN(Algorithm):
     ema = ("G",)
     sampler = "G"
     has_discriminator = True
+    unrollable = True  # G's loss can go through an unrolled D (a D that gives one logit per input)
 
     def __init__(self, cfg, info, spec):
         super().__init__(cfg, info, spec)
         if info.kind not in spec.kinds:
             raise UserError(f"model {spec.name!r} works on {' or '.join(spec.kinds)} data, "
                             f"but dataset {info.name!r} is {info.kind}; `gankit models` lists models")
-        if cfg.clusters and cfg.pack > 1:
-            raise UserError("pack > 1 does not work with clusters (D judges one image against its "
-                            "cluster); drop one of them")
+        if cfg.pack > 1 and spec.conditional:
+            raise UserError(f"pack > 1 works for unconditional models only ({spec.name} is class-"
+                            "conditional); drop --set pack")
+        if cfg.unroll and not self.unrollable:
+            raise UserError(f"unroll works with models whose D gives one score per image (gan, dcgan, "
+                            f"wgan, wgan-gp, lsgan, hinge, ...), not {spec.name}; drop --set unroll")
         G, D = spec.build(cfg, info)
         if cfg.clusters:  # the cluster shares and centres are set from the data in prepare()
             G, D = selfcond.wrap(G, D, cfg.clusters, math.prod(info.shape))
@@ -44,6 +51,7 @@ class GAN(Algorithm):
         self.objective = OBJECTIVES.get(cfg.objective).build(cfg)
         self._fake: Optional[Tensor] = None  # the last D step's fake, for the first G step
         self._labels: Optional[Tensor] = None
+        self._real: Optional[Tensor] = None  # the last D step's real batch (the unrolled D trains on it)
 
     # --- training
     def optimizers(self):
@@ -70,6 +78,8 @@ class GAN(Algorithm):
         if phase.name == "D":
             real = batch["x"]
             self._labels = batch["label"] if self.labelled else None
+            if self.cfg.unroll:
+                self._real = real
             keep_graph = r == phase.repeat - 1 and not self.cfg.fresh_z
             with torch.set_grad_enabled(keep_graph):
                 self._fake = G(self.latents(len(real), ctx.gen), self._labels)
@@ -79,7 +89,24 @@ class GAN(Algorithm):
             fake = G(self.latents(len(fake), ctx.gen), self._labels)
         if r < phase.repeat - 1:
             self._fake = fake.detach()  # later G steps need only its batch size
+        if self.cfg.unroll:
+            D = self.unrolled_d(fake, ctx)
         return self.g_loss(D, fake, self._labels)
+
+    def unrolled_d(self, fake: Tensor, ctx: Context):
+        """D as a function of its parameters after `unroll` more steps of its own optimizer on the
+        last real batch and this fake batch (through which G's gradient flows, with unroll_grad)."""
+        from gankit.algorithms import unrolled
+
+        second_order = self.cfg.unroll_grad
+        judged = fake if second_order else fake.detach()  # first-order: the updates hold no graph
+        real, labels, gen = self._real, self._labels, ctx.gen
+
+        def d_loss(D):
+            return self.d_loss(D, real, judged, labels, gen)[0]
+        state = unrolled.unroll(self.networks["D"], d_loss, self.cfg.unroll, ctx.optimizers.get("d"), self.cfg,
+                                create_graph=second_order, project=self.objective.project)
+        return unrolled.functional(self.networks["D"], state)
 
     def d_loss(self, D, real, fake, labels, gen):
         """D's loss on a real batch and a detached fake one (the objective's)."""
@@ -137,5 +164,14 @@ class GAN(Algorithm):
         steps = f"{self.cfg.d_steps} D step{'s' * (self.cfg.d_steps > 1)}, " \
                 f"{self.cfg.g_steps} G step{'s' * (self.cfg.g_steps > 1)}"
         sc = f", self-conditioned on {self.cfg.clusters} clusters" if self.cfg.clusters else ""
-        return f"{self.cfg.objective} objective, {self.cfg.loss} loss, {steps}{sc}"
+        c = self.cfg
+        if c.unroll:
+            sc += f", G's loss through D unrolled {c.unroll} steps ({'second' if c.unroll_grad else 'first'}-order)"
+        if c.pack > 1:
+            sc += f", D judges packs of {c.pack}"
+        if c.mbstd:
+            sc += f", minibatch std over groups of {c.mbstd_group}"
+        if c.mbdisc:
+            sc += f", minibatch discrimination ({c.mbdisc} kernels)"
+        return f"{c.objective} objective, {c.loss} loss, {steps}{sc}"
 

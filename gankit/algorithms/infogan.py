@@ -132,8 +132,14 @@ def random_affine(x: Tensor, strength: float, gen: torch.Generator) -> Tensor:
 def build(cfg, data):
     if data.kind != "image":
         raise UserError(f"infogan draws images, but dataset {data.name!r} is {data.kind}")
-    if cfg.clusters or cfg.pack > 1:
-        raise UserError("infogan learns its own codes; drop --set clusters and --set pack")
+    if cfg.clusters:
+        raise UserError("infogan learns its own codes; drop --set clusters")
+    if cfg.pack > 1:
+        raise UserError("pack does not work with infogan: Q reads each image's codes from D's features, "
+                        "which a packed D mixes; drop --set pack")
+    if cfg.mbstd or cfg.mbdisc or cfg.d_width:
+        raise UserError("infogan's discriminator takes no mbstd, mbdisc or d_width (they are for the dcgan "
+                        "and MLP discriminators); drop them")
     o = InfoGAN.Options(**cfg.options)
     g = InfoG(cfg.z_dim + o.categories + o.continuous, data.shape, cfg.width, cfg.depth)
     return g, InfoD(data.shape, cfg.width, cfg.d_norm or "batch", cfg.depth)
@@ -141,6 +147,7 @@ def build(cfg, data):
 
 class InfoGAN(GAN):
     Options = InfoOptions
+    unrollable = False  # D gives (logit, features) and Q trains through G's step
 
     def __init__(self, cfg, info, spec):
         if cfg.objective != "gan":

@@ -32,6 +32,12 @@ def _classes(spec: ModelSpec, data, cfg) -> int:
     return data.num_classes
 
 
+def _mbstd(cfg) -> dict:
+    """The minibatch-statistics keys of a discriminator (models/base.py's MinibatchStd and
+    MinibatchDiscrimination)."""
+    return dict(mbstd=cfg.mbstd, mbstd_group=cfg.mbstd_group, mbdisc=cfg.mbdisc)
+
+
 def _mlp_hidden(data, images: tuple[int, ...], points: tuple[int, ...]) -> tuple[int, ...]:
     return points if data.kind == "points" else images
 
@@ -43,7 +49,8 @@ def _build_vanilla(spec: ModelSpec):
         g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
                          num_classes=k, act="relu", out=out)
         d = MLPDiscriminator(data.shape, _mlp_hidden(data, (1024, 512, 256), (128, 128, 128)),
-                             num_classes=k, dropout=0.3 if data.kind == "image" else 0.0, pack=cfg.pack)
+                             num_classes=k, dropout=0.3 if data.kind == "image" else 0.0, pack=cfg.pack,
+                             **_mbstd(cfg))
         return g, d
     return build
 
@@ -55,7 +62,7 @@ def _build_simple(cfg, data):
     out = "linear" if data.kind == "points" else "sigmoid"
     g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
                      batchnorm=True, act="relu", out=out)
-    d = MLPDiscriminator(data.shape, _mlp_hidden(data, (512, 256), (128, 128)), pack=cfg.pack)
+    d = MLPDiscriminator(data.shape, _mlp_hidden(data, (512, 256), (128, 128)), pack=cfg.pack, **_mbstd(cfg))
     return g, d
 
 
@@ -64,11 +71,26 @@ def _build_dcgan(spec: ModelSpec, d_norm: str):
         k = _classes(spec, data, cfg)
         if data.kind == "points":  # conv nets need images; points get the MLP pair
             g = MLPGenerator(cfg.z_dim, data.shape, (128, 128, 128), num_classes=k, out="linear")
-            return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k, pack=cfg.pack)
+            return g, MLPDiscriminator(data.shape, (128, 128, 128), num_classes=k, pack=cfg.pack, **_mbstd(cfg))
         g = DCGANGenerator(cfg.z_dim, data.shape, cfg.width, num_classes=k, depth=cfg.depth)
-        d = DCGANDiscriminator(data.shape, cfg.width, num_classes=k, norm=cfg.d_norm or d_norm,
-                               pack=cfg.pack, depth=cfg.depth)
+        d = DCGANDiscriminator(data.shape, cfg.d_width or cfg.width, num_classes=k, norm=cfg.d_norm or d_norm,
+                               pack=cfg.pack, depth=cfg.depth, **_mbstd(cfg))
         return g, d
+    return build
+
+
+def _build_unrolled(spec: ModelSpec):
+    """Metz et al. 2017's networks: on points, G with two hidden layers of 128 ReLU units and a
+    linear output, D with one hidden layer of 128 units (gankit's MLP D: LeakyReLU 0.2, where the
+    paper has ReLU); on images, DCGAN's pair."""
+    conv = _build_dcgan(spec, "batch")
+
+    def build(cfg, data):
+        if data.kind != "points":
+            return conv(cfg, data)
+        k = _classes(spec, data, cfg)
+        g = MLPGenerator(cfg.z_dim, data.shape, (128, 128), num_classes=k, act="relu", out="linear")
+        return g, MLPDiscriminator(data.shape, (128,), num_classes=k, pack=cfg.pack, **_mbstd(cfg))
     return build
 
 
@@ -117,6 +139,12 @@ def _register_all() -> None:
     reg("hinge", "hinge GAN (Lim 2017; Miyato 2018): DCGAN networks, spectral-norm D, hinge loss, "
         "Adam(2e-4, 0.5, 0.999)", False, ("image", "points"), lambda spec: _build_dcgan(spec, "spectral"),
         objective="gan", loss="hinge", **ADAM_DCGAN)
+    # the paper's 2-D setting (its Appendix A): Adam 1e-4, beta1 0.5, batches of 512, 256 latent
+    # dimensions, 5 unrolling steps with gradients through them
+    reg("unrolled", "Unrolled GAN (Metz 2017): G's loss through D unrolled 5 steps of D's own Adam, "
+        "second-order; MLPs on points (G 128-128, D 128), DCGAN networks on images; any GAN model takes "
+        "--set unroll=K", False, ("image", "points"), _build_unrolled, objective="gan", unroll=5,
+        optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.999, batch_size=512, z_dim=256)
     reg("acgan", "AC-GAN (Odena 2017): conditional DCGAN G, D with a source head and an auxiliary "
         "class head", True, ("image",), lambda spec: acgan.build, algorithm=acgan.ACGAN, objective="gan",
         **ADAM_DCGAN)

@@ -156,8 +156,9 @@ class _EncoderDecoder(Algorithm):
         name = cfg.model
         if cfg.clusters:
             raise UserError(f"{name} has no discriminator to self-condition; drop --set clusters")
-        if cfg.pack > 1:
-            raise UserError(f"pack is for discriminators and {name} has none; drop --set pack")
+        for key in ("pack", "unroll", "mbstd", "mbdisc", "d_width"):
+            if getattr(cfg, key) and not (key == "pack" and cfg.pack == 1):
+                raise UserError(f"{key} is for discriminators and {name} has none; drop --set {key}")
         if cfg.ema > 0:
             raise UserError(f"{name} keeps no EMA of its weights; drop --set ema (its default is 0)")
         E, G = spec.build(cfg, info)

@@ -75,8 +75,11 @@ def matched_accuracy(pred: torch.Tensor, truth: torch.Tensor, num_codes: int,
     return hungarian, majority
 
 
-def mixture_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
-    """Mode statistics of 2-D samples (N, 2) against mixture `centres` (M, 2) of equal weight."""
+def mixture_modes(points: torch.Tensor, centres: torch.Tensor, std: float,
+                  min_share: float = MODE_CAPTURED_FRACTION) -> dict:
+    """Mode statistics of 2-D samples (N, 2) against mixture `centres` (M, 2) of equal weight.
+    min_share: the share of its expected high-quality samples a mode needs to count as captured
+    (0: one high-quality sample is enough, as VEEGAN counts)."""
     points, centres = points.double().cpu(), centres.double().cpu()
     d = torch.cdist(points, centres)
     nearest_d, nearest = d.min(dim=1)
@@ -84,7 +87,7 @@ def mixture_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> di
     m = len(centres)
     counts = torch.bincount(nearest[hq], minlength=m).double()
     expected = hq.sum().double() / m
-    captured = int((counts >= MODE_CAPTURED_FRACTION * expected).logical_and(counts > 0).sum())
+    captured = int((counts >= min_share * expected).logical_and(counts > 0).sum())
     shares = counts / counts.sum().clamp(min=1)
     return {
         "modes_captured": captured,

@@ -55,7 +55,109 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # dataset name -> defaults that replace `defaults` there (the settings measured best on it)
     dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # `--preset paper`: the config keys of the model's paper (over the defaults above), which paper,
+    # and where gankit's paper preset still differs from it (what gankit cannot express)
+    paper: dict[str, Any] = field(default_factory=dict)
+    paper_note: str = ""
+    paper_networks: bool = False  # under the paper preset `build` gives the paper's own networks
 
     def make(self, cfg: Any, data: DataInfo):
         """The algorithm with freshly initialised networks (torch's global RNG draws the weights)."""
         return self.algorithm(cfg, data, self)
+
+    def gankit_defaults(self, dataset: str) -> dict[str, Any]:
+        """The model's defaults on `dataset` (its registry defaults, with the dataset's over them)."""
+        return {**self.defaults, **self.dataset_defaults.get(dataset, {})}
+
+    def gankit_adds(self, dataset: str) -> dict[str, tuple[Any, Any]]:
+        """What gankit's defaults change on top of the paper's settings, on `dataset`:
+        {key: (gankit's value, the paper's)} for every key of the paper preset they differ in.
+        A key the defaults do not name has its default (TrainConfig's, or the algorithm's Options')."""
+        import dataclasses
+
+        from gankit.config import TrainConfig
+
+        ours, base = self.gankit_defaults(dataset), dataclasses.asdict(TrainConfig())
+        options = getattr(self.algorithm, "Options", None)
+        if options is not None and dataclasses.is_dataclass(options):
+            base.update(dataclasses.asdict(options()))
+        out = {}
+        for key, theirs in self.paper.items():
+            mine = ours.get(key, base.get(key))
+            if mine != theirs:
+                out[key] = (mine, theirs)
+        return out
+
+    def preset_lines(self, preset: str, dataset: str) -> list[str]:
+        """Which preset a run uses and what gankit's defaults add to the paper's, in words: the
+        training banner, log.txt and `gankit models` show these."""
+        if not self.paper_note:
+            return [f"preset {preset}: {self.name} has no paper of its own; both presets are gankit's defaults"]
+        adds = self.gankit_adds(dataset)
+        shown = ", ".join(f"{k}={_fmt(a)} (paper {_fmt(b)})" for k, (a, b) in adds.items()) or "nothing"
+        if self.paper_networks:
+            shown += "; gankit's own networks (the paper's under --preset paper)"
+        where = f" on {dataset}" if dataset in self.dataset_defaults else ""
+        if preset == "paper":
+            return [f"preset paper: {self.paper_note}",
+                    f"gankit's defaults (--preset gankit) would add on top of it{where}: {shown}"]
+        cite = self.paper_note.split(":")[0]
+        return [f"preset gankit: gankit's defaults; on top of the paper's settings ({cite}; --preset paper) "
+                f"they add{where}: {shown}"]
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive growing of GANs"): D sees
+    how much the samples of a small group differ, so a generator that repeats itself is easy to
+    spot. The batch is split into groups of `group` samples (sample i in group i mod N/group, as
+    the paper strides them); for each group, the standard deviation of every feature over the
+    group's samples, averaged over the features (and positions), gives one number, appended to
+    each of the group's samples as an extra feature map (N, C, H, W) -> (N, C + channels, H, W),
+    or an extra feature (N, F) -> (N, F + channels). With channels > 1 the features are split
+    into that many parts, each giving its own number.
+
+    A batch whose size `group` does not divide uses the largest group size below it that does
+    (a last short batch during evaluation), down to 1 (then the feature is 0)."""
+
+    def __init__(self, group: int = 4, channels: int = 1):
+        super().__init__()
+        self.group, self.channels = group, channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, rest = x.shape[0], x.shape[1:]
+        g = min(self.group, n)
+        while n % g:
+            g -= 1
+        c = self.channels
+        # (g, M, c, features per part): the groups' members along dim 0
+        y = x.reshape(g, n // g, c, -1).float()
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=2)  # (M, c)
+        std = std.repeat(g, 1).to(x.dtype)  # row i is group i mod M's
+        if len(rest) == 3:
+            extra = std[:, :, None, None].expand(n, c, rest[1], rest[2])
+        else:
+            extra = std
+        return torch.cat([x, extra], dim=1)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, "Improved techniques for training GANs"):
+    features f (N, A) -> [f, o] (N, A + kernels). Each sample's features are projected by a learnt
+    tensor T to `kernels` rows of `dim` numbers, M_i (kernels, dim); for every kernel b,
+    o_b(x_i) = sum over the other samples j of exp(-||M_i,b - M_j,b||_1): how many samples of the
+    batch lie close to x_i in that projection. A generator that repeats itself gets large o."""
+
+    def __init__(self, features: int, kernels: int, dim: int = 5):
+        super().__init__()
+        self.kernels, self.dim = kernels, dim
+        self.T = nn.Parameter(torch.randn(features, kernels * dim) * 0.1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        m = (x @ self.T.to(x.dtype)).view(x.shape[0], self.kernels, self.dim).float().transpose(0, 1)
+        dist = torch.cdist(m, m, p=1)  # (kernels, N, N) L1 distances
+        o = (torch.exp(-dist).sum(2) - 1.0).transpose(0, 1)  # without each sample's own term, exp(0) = 1
+        return torch.cat([x, o.to(x.dtype)], dim=1)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.errors import UserError
-from gankit.models.base import init_dcgan_weights, one_hot
+from gankit.models.base import MinibatchDiscrimination, MinibatchStd, init_dcgan_weights, one_hot
 
 
 def upsampling_plan(size: int) -> tuple[int, int]:
@@ -87,15 +87,19 @@ class DCGANDiscriminator(nn.Module):
     penalty is per sample), or "spectral" (spectral normalisation of every weight, Miyato 2018).
     pack: PacGAN (Lin et al. 2018): D judges `pack` samples at once, stacked along channels, and
     returns one logit per pack, (N / pack,). Seeing several samples together, D can penalise a
-    generator that repeats itself, which counters mode collapse. Unconditional models only.
+    generator that repeats itself, which counters mode collapse. With labels (self-conditioning on
+    clusters), the projection term uses the mean of the pack members' label embeddings.
+    mbstd > 0: the minibatch standard deviation (Karras 2018, models/base.py's MinibatchStd) over
+    groups of `mbstd_group` inputs, as `mbstd` extra feature maps on the last convolution's output.
+    mbdisc > 0: minibatch discrimination (Salimans 2016, models/base.py) with that many kernels on
+    the flattened features, before the last layer.
     """
 
     def __init__(self, shape: Sequence[int], width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", pack: int = 1, depth: int = 0):
+                 norm: str = "batch", pack: int = 1, depth: int = 0, mbstd: int = 0, mbstd_group: int = 4,
+                 mbdisc: int = 0):
         super().__init__()
         c, h, _ = shape
-        if pack > 1 and num_classes:
-            raise UserError("pack > 1 works for unconditional models only; drop --set pack")
         self.pack = pack
         c = c * pack
         s0, n = upsampling_plan(h)
@@ -110,8 +114,12 @@ class DCGANDiscriminator(nn.Module):
             layers += [sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=bias)),
                        _norm2d(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
-        self.net = nn.Sequential(*layers, nn.Flatten())
-        features = ch * s0 * s0
+        if mbstd:  # before Flatten: the layers before it keep their names (and checkpoints their keys)
+            layers.append(MinibatchStd(mbstd_group, mbstd))
+        features = (ch + mbstd) * s0 * s0
+        tail = [MinibatchDiscrimination(features, mbdisc)] if mbdisc else []
+        self.net = nn.Sequential(*layers, nn.Flatten(), *tail)
+        features += mbdisc
         self.fc = nn.Linear(features, 1)
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, features) if num_classes else None
@@ -128,5 +136,8 @@ class DCGANDiscriminator(nn.Module):
         h = self.net(x)
         out = self.fc(h).squeeze(1)
         if self.embed is not None:
-            out = out + (self.embed(labels) * h).sum(1)
+            e = self.embed(labels)
+            if self.pack > 1:  # one projection per pack: the mean of its members' embeddings
+                e = e.reshape(len(h), self.pack, -1).mean(1)
+            out = out + (e * h).sum(1)
         return out

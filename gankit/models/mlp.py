@@ -10,8 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.errors import UserError
-from gankit.models.base import one_hot
+from gankit.models.base import MinibatchDiscrimination, MinibatchStd, one_hot
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
 
@@ -52,28 +51,35 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """x (N, *shape) [+ one-hot label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,).
 
-    pack > 1 (PacGAN, unconditional only): `pack` consecutive samples are concatenated into one
-    input and judged together; the output is (N / pack,).
+    pack > 1 (PacGAN): `pack` consecutive samples (each with its one-hot label, where there are
+    labels) are concatenated into one input and judged together; the output is (N / pack,).
+    mbstd > 0: the minibatch standard deviation (Karras 2018, models/base.py's MinibatchStd) over
+    groups of `mbstd_group` inputs, as `mbstd` extra features before the last layer; mbdisc > 0:
+    minibatch discrimination (Salimans 2016) with that many kernels, there too.
     """
 
     def __init__(self, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
-                 dropout: float = 0.0, pack: int = 1):
+                 dropout: float = 0.0, pack: int = 1, mbstd: int = 0, mbstd_group: int = 4, mbdisc: int = 0):
         super().__init__()
-        if pack > 1 and num_classes:
-            raise UserError("pack > 1 works for unconditional models only; drop --set pack")
         self.num_classes, self.pack = num_classes, pack
         layers: list[nn.Module] = []
-        width = math.prod(shape) * pack + num_classes
+        width = (math.prod(shape) + num_classes) * pack
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = h
+        if mbstd:
+            layers.append(MinibatchStd(mbstd_group, mbstd))
+            width += mbstd
+        if mbdisc:
+            layers.append(MinibatchDiscrimination(width, mbdisc))
+            width += mbdisc
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
-        h = x.reshape(len(x) // self.pack, -1)
+        h = x.reshape(len(x), -1)
         if self.num_classes:
             h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
-        return self.net(h).squeeze(1)
+        return self.net(h.reshape(len(x) // self.pack, -1)).squeeze(1)

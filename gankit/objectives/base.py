@@ -33,6 +33,11 @@ class Objective:
     def after_d_step(self, D: nn.Module) -> None:
         """Called after each discriminator optimizer step (WGAN clips weights here)."""
 
+    def project(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What after_d_step does, on a functional copy of D's parameters by name (the unrolled
+        D of the Unrolled GAN); returns the new dict."""
+        return params
+
     def threshold(self, real_scores: Tensor, fake_scores: Tensor) -> float:
         """The score above which D calls an image real: 0 for logits (their sigmoid is 0.5)."""
         return 0.0

@@ -11,10 +11,11 @@ from gankit.objectives.base import Objective, register
 
 class WGANObjective(Objective):
     """clip > 0: clamp every critic parameter to [-clip, clip] after each critic step.
-    gp_weight > 0: add gp_weight * E[(||grad C(x_hat)|| - 1)^2] to the critic's loss."""
+    gp_weight > 0: add gp_weight * E[(||grad C(x_hat)|| - 1)^2] to the critic's loss (with pack > 1,
+    per pack: one interpolation weight per pack, the norm over the pack's gradient)."""
 
-    def __init__(self, clip: float = 0.0, gp_weight: float = 0.0):
-        self.clip, self.gp_weight = clip, gp_weight
+    def __init__(self, clip: float = 0.0, gp_weight: float = 0.0, pack: int = 1):
+        self.clip, self.gp_weight, self.pack = clip, gp_weight, pack
 
     def d_loss(self, D, real, fake, labels, gen):
         real_s, fake_s = D(real, labels), D(fake, labels)
@@ -25,10 +26,10 @@ class WGANObjective(Objective):
             "w_distance": -loss.detach(),
         }
         if self.gp_weight > 0:
-            eps = torch.rand(len(real), generator=gen, device=gen.device)
+            eps = torch.rand(len(real) // self.pack, generator=gen, device=gen.device)  # one per pack
             # the penalty's double backward runs in fp32: bf16 gradients of gradients are too coarse
             with torch.autocast(real.device.type, enabled=False):
-                gp = gradient_penalty(D, real.float(), fake.float(), labels, eps)
+                gp = gradient_penalty(D, real.float(), fake.float(), labels, eps, self.pack)
             loss = loss + self.gp_weight * gp
             stats["gp"] = gp.detach()
         stats["d_loss"] = loss.detach()
@@ -44,6 +45,11 @@ class WGANObjective(Objective):
             return 0.0
         return float((real_scores.mean() + fake_scores.mean()) / 2)
 
+    def project(self, params):
+        if self.clip <= 0:
+            return params
+        return {k: v.clamp(-self.clip, self.clip) for k, v in params.items()}
+
     @torch.no_grad()
     def after_d_step(self, D):
         if self.clip > 0:
@@ -58,4 +64,4 @@ def build_wgan(cfg) -> WGANObjective:
 
 @register("wgan-gp", "Wasserstein critic with gradient penalty (gp_weight)")
 def build_wgan_gp(cfg) -> WGANObjective:
-    return WGANObjective(gp_weight=cfg.gp_weight)
+    return WGANObjective(gp_weight=cfg.gp_weight, pack=cfg.pack)

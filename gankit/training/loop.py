@@ -98,7 +98,7 @@ class Trainer:
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1 + rank)  # z and eps
         if rank:  # other noise (dropout) differs per rank too; rank 0's is a lone process's
             torch.manual_seed(cfg.seed + 1 + rank)
-        self.ctx = Context(self.fwd, self.gen, self.device)
+        self.ctx = Context(self.fwd, self.gen, self.device, self.opts)
         self.step = 0
         self.elapsed = prepared_in
         self.stats: dict[str, torch.Tensor] = {}  # sums since the last metrics row
@@ -442,6 +442,8 @@ class Trainer:
             means = dict(zip(means, self.dist.mean(list(means.values()))))
         row.update({k: round(float(v), 6) for k, v in means.items()})
         row["img_per_s"] = round(rate, 1)
+        # the time one epoch takes at this interval's rate (all models, whatever their phases)
+        row["s_per_epoch"] = round(self.sampler.per_epoch * self.sampler.bs / max(rate, 1e-9), 2)
         row["time_s"] = round(self.elapsed, 2)
         return row
 
@@ -456,7 +458,8 @@ class Trainer:
         last = rows[-1] if rows else {}
         losses = "  ".join(f"{k}={last[k]:.4f}" for k in last
                            if (k == "loss" or k.endswith("_loss")) and isinstance(last[k], float))
-        self.run.log(f"epoch {epoch} done at step {self.step}  {losses}".rstrip())
+        pace = f" ({last['s_per_epoch']:.1f} s/epoch)" if isinstance(last.get("s_per_epoch"), (int, float)) else ""
+        self.run.log(f"epoch {epoch} done at step {self.step}{pace}  {losses}".rstrip())
 
     def _plot(self) -> None:
         from gankit.viz import plot_losses

@@ -24,6 +24,8 @@ class Progress:
         shown = {k: row[k] for k in ("d_loss", "g_loss", "d_real", "d_fake") if k in row}
         text = " ".join(f"{k}={v:.3f}" for k, v in shown.items())
         text += f" {row['img_per_s']:.0f} img/s epoch {row['epoch']:.2f}"
+        if "s_per_epoch" in row:
+            text += f" ({row['s_per_epoch']:.1f} s/epoch)"
         if self.minutes:  # the bar's own ETA counts steps; a time budget ends sooner or later
             left = max(0.0, self.minutes * 60 - row["time_s"])
             text += f" {int(left // 60)}:{int(left % 60):02d} left"

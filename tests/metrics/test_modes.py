@@ -69,3 +69,12 @@ def test_matched_accuracy_finds_the_best_one_to_one_match():
     five = torch.where(torch.arange(100) < 10, torch.tensor(4), perm[truth])  # an extra code
     # code 4 holds classes 0,1,2,3,0,1,2,3,0,1: majority gives it 3 right, the one-to-one match none
     assert modes.matched_accuracy(five, truth, 5, 4) == (0.90, 0.93)
+
+
+def test_mixture_modes_min_share_zero_counts_a_mode_with_one_high_quality_sample():
+    from gankit.metrics.modes import mixture_modes
+
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    points = torch.cat([torch.zeros(99, 2), torch.tensor([[10.0, 0.0]])])  # one sample in mode 1
+    assert mixture_modes(points, centres, 0.1)["modes_captured"] == 1  # 1 < 20% of the 50 expected
+    assert mixture_modes(points, centres, 0.1, min_share=0)["modes_captured"] == 2

@@ -156,3 +156,37 @@ def test_depth_adds_stride_1_blocks_to_both_networks(size):
     assert convs(D1) == convs(D0) + 2  # at the first stage's resolution
     x = G1(torch.randn(4, 16))
     assert x.shape == (4, 1, size, size) and D1(x).shape == (4,)
+
+
+UNCONDITIONAL_GANS = [name for name in GANS if not MODELS.get(name).conditional and name != "infogan"]
+
+
+@pytest.mark.parametrize("model", UNCONDITIONAL_GANS)
+@pytest.mark.parametrize("clusters", [0, 4])
+def test_pack_trains_every_unconditional_model(model, clusters, tmp_path):
+    """PacGAN on every unconditional model, also self-conditioned (D's projection of a pack: the mean
+    of its members' cluster embeddings), the WGAN-GP penalty taken per pack."""
+    if clusters and model == "simplegan":
+        pytest.skip("simplegan takes no labels (it refuses clusters)")
+    data = image_data(n=32, size=8, classes=0)
+    cfg = config(model, pack=4, clusters=clusters, out=str(tmp_path / "r"), precision="fp32")
+    trainer = make_trainer(cfg, data, RunFolder.create(tmp_path / "r", cfg, data.info()))
+    assert trainer.nets["D"](torch.randn(8, 1, 8, 8)).shape == (2,)
+    stats = {}
+    trainer.iteration(stats)
+    assert all(torch.isfinite(v).all() for v in stats.values() if torch.is_tensor(v))
+    assert "pack" not in trainer.algo.describe() or "packs of 4" in trainer.algo.describe()
+
+
+def test_infogan_refuses_pack_in_one_line():
+    with pytest.raises(UserError, match="Q reads each image's codes"):
+        build_models(config("infogan", pack=2), image_data(n=8).info())
+
+
+def test_d_width_shrinks_the_conv_discriminator_only():
+    data = image_data(n=8, size=28, classes=0)
+    G, D = build_models(config("dcgan", width=16), data.info())
+    G4, D4 = build_models(config("dcgan", width=16, d_width=4), data.info())
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(G4) == count(G) and count(D4) < count(D) / 4
+    assert D4(G4(torch.randn(4, 16))).shape == (4,)

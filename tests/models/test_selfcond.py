@@ -63,8 +63,9 @@ def test_models_wrap_with_clusters_and_refuse_what_cannot_self_condition():
         build_models(config("cdcgan", clusters=4), data.info())
     with pytest.raises(UserError, match="simplegan takes no labels"):
         build_models(config("simplegan", clusters=4), data.info())
-    with pytest.raises(UserError, match="pack > 1 does not work with clusters"):
-        build_models(config("dcgan", clusters=4, pack=2), data.info())
+    # packed (PacGAN): one logit per pack, each image's cluster found from D's saved centres
+    _, packed = build_models(config("dcgan", clusters=4, pack=2), data.info())
+    assert isinstance(packed, SelfConditionedD) and packed(torch.zeros(4, 1, 28, 28)).shape == (2,)
 
 
 def two_kinds(n=64):

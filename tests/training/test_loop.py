@@ -56,7 +56,7 @@ def test_resume_is_bit_exact(tmp_path, model, precision, fast, clusters):
     # and the metrics logged after the resume are the same numbers
     rows_a = [r for r in whole.run.read_metrics() if r["step"] > n]
     rows_b = [r for r in second.run.read_metrics() if r["step"] > n]
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("img_per_s", "time_s")} for r in rows]
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("img_per_s", "s_per_epoch", "time_s")} for r in rows]
     assert strip(rows_a) == strip(rows_b)
 
 
@@ -73,8 +73,12 @@ def test_run_folder_tells_the_story(tmp_path):
     assert run.losses_png.stat().st_size > 0 and run.checkpoint().is_file()
     rows = run.read_metrics()
     assert [r["step"] for r in rows] == list(range(2, trainer.step + 1, 2))
-    for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "img_per_s", "epoch"):
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "img_per_s", "s_per_epoch",
+                "epoch"):
         assert key in rows[-1]
+    # seconds per epoch: an epoch's images (4 batches of 16) at the row's rate
+    assert rows[-1]["s_per_epoch"] == pytest.approx(64 / rows[-1]["img_per_s"], rel=0.02, abs=0.01)
+    assert "s/epoch)" in run.log_path.read_text()
     assert 0 <= rows[-1]["d_real"] <= 1
     assert trainer.step == 3 * (64 // 16)  # 3 epochs of 4 batches, one D step each
     assert "stopped at step 12" in run.log_path.read_text()
