@@ -46,11 +46,14 @@ def _build_vanilla(spec: ModelSpec):
     def build(cfg, data):
         k = _classes(spec, data, cfg)
         out = "linear" if data.kind == "points" else "tanh"
+        # batch norm and LeakyReLU in G, a projection D: without them G ran away from D's gradients on
+        # MNIST (4-5 of 10 classes, labels ignored); measured in docs/benchmarks.md
+        images = data.kind == "image"
         g = MLPGenerator(cfg.z_dim, data.shape, _mlp_hidden(data, (256, 512, 1024), (128, 128, 128)),
-                         num_classes=k, act="relu", out=out)
+                         num_classes=k, batchnorm=images, act="lrelu" if images else "relu", out=out)
         d = MLPDiscriminator(data.shape, _mlp_hidden(data, (1024, 512, 256), (128, 128, 128)),
-                             num_classes=k, dropout=0.3 if data.kind == "image" else 0.0, pack=cfg.pack,
-                             **_mbstd(cfg))
+                             num_classes=k, dropout=0.3 if images else 0.0, pack=cfg.pack,
+                             cond="projection", **_mbstd(cfg))
         return g, d
     return build
 

@@ -49,21 +49,30 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x (N, *shape) [+ one-hot label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,).
+    """x (N, *shape) [+ label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,).
 
-    pack > 1 (PacGAN): `pack` consecutive samples (each with its one-hot label, where there are
-    labels) are concatenated into one input and judged together; the output is (N / pack,).
+    cond: how a label enters. "concat" (Mirza 2014): its one-hot beside the input. "projection"
+    (Miyato and Koyama 2018): the logit adds the inner product of a learnt label embedding with the
+    last hidden layer, so every label has its own direction in D's features; on MNIST this is what
+    makes an MLP G follow its labels (docs/benchmarks.md).
+    pack > 1 (PacGAN): `pack` consecutive samples (each with its one-hot label, where labels are
+    concatenated) are concatenated into one input and judged together; the output is (N / pack,);
+    with projection, a pack's term uses the mean of its members' label embeddings.
     mbstd > 0: the minibatch standard deviation (Karras 2018, models/base.py's MinibatchStd) over
     groups of `mbstd_group` inputs, as `mbstd` extra features before the last layer; mbdisc > 0:
     minibatch discrimination (Salimans 2016) with that many kernels, there too.
     """
 
     def __init__(self, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
-                 dropout: float = 0.0, pack: int = 1, mbstd: int = 0, mbstd_group: int = 4, mbdisc: int = 0):
+                 dropout: float = 0.0, pack: int = 1, mbstd: int = 0, mbstd_group: int = 4, mbdisc: int = 0,
+                 cond: str = "concat"):
         super().__init__()
+        if cond not in ("concat", "projection"):
+            raise ValueError(f"cond must be concat or projection, not {cond!r}")
         self.num_classes, self.pack = num_classes, pack
+        self.concat = num_classes if cond == "concat" else 0
         layers: list[nn.Module] = []
-        width = (math.prod(shape) + num_classes) * pack
+        width = (math.prod(shape) + self.concat) * pack
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
             if dropout:
@@ -77,9 +86,17 @@ class MLPDiscriminator(nn.Module):
             width += mbdisc
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        self.embed = nn.Embedding(num_classes, width) if num_classes and not self.concat else None
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         h = x.reshape(len(x), -1)
-        if self.num_classes:
+        if self.concat:
             h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
-        return self.net(h.reshape(len(x) // self.pack, -1)).squeeze(1)
+        h = h.reshape(len(x) // self.pack, -1)
+        if self.embed is None:
+            return self.net(h).squeeze(1)
+        feats = self.net[:-1](h)
+        e = self.embed(labels)
+        if self.pack > 1:  # one projection per pack: the mean of its members' embeddings
+            e = e.reshape(len(feats), self.pack, -1).mean(1)
+        return self.net[-1](feats).squeeze(1) + (e.to(feats.dtype) * feats).sum(1)
