@@ -410,9 +410,11 @@ def report(args: argparse.Namespace) -> None:
         print(format_table(evaluate_run(args.run, args.n, data_dir=args.data_dir, device=args.device)))
     result = None
     if eval_json.is_file():
-        try:
-            result = json.loads(eval_json.read_text())
-        except (OSError, ValueError):
-            raise UserError(f"{eval_json} is damaged; delete it and run `gankit eval {run.path}`") from None
+        from gankit.bounded import loads_json, read_text
+
+        fix = f"delete it and run `gankit eval {run.path}`"
+        result = loads_json(read_text(eval_json, str(eval_json), fix, 2**24), str(eval_json), fix, 2**24)
+        if not isinstance(result, dict):
+            raise UserError(f"{eval_json} is damaged; {fix}")
     write_report(run, out, result)
     print(f"wrote {out}")
