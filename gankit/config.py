@@ -248,6 +248,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"loss {cfg.loss!r} does not fit objective {cfg.objective!r}: the wgan objectives "
             "use the wasserstein loss, the gan objective any other"
         )
+    for key in FIELD_NAMES:
+        v = getattr(cfg, key)
+        if isinstance(v, str) and not _utf8(v):
+            raise UserError(f"{key} is not UTF-8 text ({ascii(v)[1:-1][:60]}); gankit writes it into config.json")
     for key, (high, why) in UPPER.items():
         v = getattr(cfg, key)
         if v is not None and v > high:
@@ -259,6 +263,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
         raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     return cfg
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a byte that was not UTF-8
+        return False
+    return True
 
 
 def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],
