@@ -54,9 +54,9 @@ def _int(meta: dict, where: str, key: str, low: int, high: int, default: Any = N
     return v
 
 
-def _number(where: str, key: str, v: Any, low: float = 0.0, positive: bool = False) -> float:
-    if type(v) not in (int, float) or not math.isfinite(v) or v < low or (positive and v <= 0):
-        raise _bad(where, key, v, "a finite number > 0" if positive else f"a finite number >= {low:g}")
+def _number(where: str, key: str, v: Any, positive: bool = False, high: float = 1e300) -> float:
+    if type(v) not in (int, float) or not 0 <= v <= high or (positive and v <= 0):
+        raise _bad(where, key, v, f"a number {'> 0' if positive else '>= 0'} and at most {high:g}")
     return float(v)
 
 
@@ -78,8 +78,8 @@ def parse_meta(meta: dict, where: str) -> Meta:
         step=_int(meta, where, "step", 0, MAX_STEP),
         epoch=_int(meta, where, "epoch", 0, MAX_STEP),
         pos=_int(meta, where, "pos", 0, MAX_STEP),
-        elapsed=_number(where, "elapsed", meta.get("elapsed")),
-        best_fid=None if best is None else _number(where, "best_fid", best),
+        elapsed=_number(where, "elapsed", meta.get("elapsed"), high=1e10),  # seconds: 300 years
+        best_fid=None if best is None else _number(where, "best_fid", best, high=1e9),
         rollbacks=_int(meta, where, "rollbacks", 0, UPPER["max_rollbacks"][0], default=0),
         world_size=_int(meta, where, "world_size", 1, 1_000_000, default=1),
         model=meta.get("model"),
@@ -119,7 +119,7 @@ def check_optimizer(name: str, saved: dict, opt: torch.optim.Optimizer, where: s
         for key, value in g.items():
             if key != "params":
                 _setting(where, f"{field}.{key}", value, b[key])
-        _number(where, f"{field}.lr", g.get("lr"), positive=True)
+        _number(where, f"{field}.lr", g.get("lr"), positive=True, high=UPPER["lr_d"][0])
     params = built[0]["params"] if built else []
     for idx in saved["state_keys"]:
         if not idx.isdigit() or int(idx) not in {p for b in built for p in b["params"]}:
@@ -159,8 +159,11 @@ def expected_tensors(algo, cfg, opts: dict[str, torch.optim.Optimizer], meta: Me
         params = [p for g in opt.param_groups for p in g["params"]]
         for idx, names in meta.optimizers.get(f"opt_{name}", {}).get("state_keys", {}).items():
             for state in names:
-                shape = tuple(params[int(idx)].shape) if idx.isdigit() and int(idx) < len(params) else None
-                want[f"opt_{name}.{idx}.{state}"] = (None, shape)
+                p = params[int(idx)] if idx.isdigit() and int(idx) < len(params) else None
+                if state == "step":  # a float32 scalar (torch's scalar dtype) beside every parameter
+                    want[f"opt_{name}.{idx}.{state}"] = (torch.float32, ())
+                else:  # moments: the parameter's dtype and shape
+                    want[f"opt_{name}.{idx}.{state}"] = (None if p is None else p.dtype, None if p is None else tuple(p.shape))
     rng = tuple(torch.get_rng_state().shape)
     for prefix in [""] + [f"rank{r}." for r in range(1, meta.world_size)]:
         want[prefix + "rng.torch"] = (torch.uint8, rng)
@@ -208,21 +211,15 @@ def check(tensors: dict[str, torch.Tensor], raw: dict, algo, cfg, opts: dict[str
 
 
 def check_tensors(tensors: dict[str, torch.Tensor], want: dict, where: str) -> None:
-    """Every wanted tensor present with its dtype and shape (optimizer state: a scalar step or its
-    parameter's shape, floating point), and nothing else."""
+    """Every wanted tensor present with its dtype and shape, and nothing else."""
     for key in sorted(want):
         if key not in tensors:
             raise UserError(f"checkpoint {where}: tensor {key} is missing (config.json builds it); {FIX}")
         dtype, shape = want[key]
         t = tensors[key]
-        if key.startswith("opt_"):
-            ok = t.dtype.is_floating_point and (t.dim() == 0 or shape is None or tuple(t.shape) == shape)
-            ok = ok and (shape is not None)
-            expected = f"floating point, a scalar or {shape}"
-        else:
-            ok = (dtype is None or t.dtype == dtype) and (shape is None or tuple(t.shape) == shape)
-            expected = f"{str(dtype).replace('torch.', '')} {shape}" if shape is not None else str(dtype).replace("torch.", "")
-            ok = ok and (shape is not None or t.dim() == 1)
+        ok = (dtype is None or t.dtype == dtype) and (shape is None or tuple(t.shape) == shape)
+        ok = ok and (shape is not None or t.dim() == 1) and dtype is not None
+        expected = f"{str(dtype).replace('torch.', '')} {shape if shape is not None else '(any length,)'}"
         if not ok:
             raise UserError(f"checkpoint {where}: tensor {key} is {str(t.dtype).replace('torch.', '')} "
                             f"{tuple(t.shape)} (expected {expected}); {FIX}")
