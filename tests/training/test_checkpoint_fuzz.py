@@ -34,10 +34,10 @@ CASES = [(m, k, i) for m in MODELS for k, n in KINDS.items() for i in range(n)]
 
 
 @pytest.fixture(scope="module")
-def bases(tmp_path_factory):
+def bases(tmp_path_factory, fuzz_cache):
     """One tiny trained run per model, and a cache for eval's classifier."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("GANKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("GANKIT_CACHE", str(fuzz_cache))
     root = tmp_path_factory.mktemp("bases")
     from gankit.cli import main
 
