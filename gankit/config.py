@@ -187,7 +187,14 @@ def coerce(key: str, value: Any, where: str, extra: Optional[dict] = None) -> An
         or (base is str and isinstance(value, (str, int, float)) and not isinstance(value, bool))
     )
     if not ok:
-        raise UserError(f"config key {key!r} in {where} must be {base.__name__}, got {shown(value)}")
+        hint = ""
+        if base is int and isinstance(value, (str, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+                hint = f" (write {int(number)} as an integer)" if number.is_integer() and abs(number) < 1e30 else ""
+            except ValueError:
+                pass
+        raise UserError(f"config key {key!r} in {where} must be {base.__name__}, got {shown(value)}{hint}")
     if base is float and not math.isfinite(value):  # YAML reads .nan and .inf as floats
         raise UserError(f"config key {key!r} in {where} must be a finite number, got {value!r}")
     if base is float and abs(value) > 1e300:  # an int too large for a float
