@@ -135,9 +135,10 @@ def _setting(where: str, field: str, value: Any, like: Any) -> None:
         ok = type(value) in (int, float) and math.isfinite(value) and value >= 0
         expected = "a finite number >= 0"
     elif isinstance(like, (list, tuple)):
+        top = 1 if field.endswith("betas") else math.inf  # Adam's betas are fractions
         ok = (isinstance(value, list) and len(value) == len(like)
-              and all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in value))
-        expected = f"{len(like)} finite numbers >= 0"
+              and all(type(v) in (int, float) and 0 <= v < top for v in value))
+        expected = f"{len(like)} numbers in [0, {top:g})"
     else:
         ok, expected = isinstance(value, type(like)), type(like).__name__
     if not ok:
