@@ -207,9 +207,7 @@ def _budget_text(b) -> str:
 
 
 def _train(trainer) -> None:
-    from gankit.training import distributed
-
-    from gankit.training import checkpoint as ckpt, memory
+    from gankit.training import checkpoint as ckpt, distributed, memory
 
     run = trainer.run
     try:

@@ -83,18 +83,16 @@ class RunFolder:
         try:
             tmp.lock()
             tmp.write_config(cfg, data)
-            if run.path.is_dir():  # empty but for a lock file that gankit 0.2 left behind
+            if run.path.is_dir():  # empty but for the lock file an earlier gankit left behind
                 (run.path / ".lock").unlink(missing_ok=True)
             os.rename(tmp.path, run.path)  # replaces an empty folder; refuses one with contents
-        except OSError as e:
+        except BaseException as e:  # a full disk, another process that was quicker, Ctrl-C
             tmp.unlock()
             shutil.rmtree(tmp.path, ignore_errors=True)
+            if not isinstance(e, OSError):
+                raise
             raise UserError(taken if e.errno in (errno.ENOTEMPTY, errno.EEXIST)
                             else f"cannot create run folder {run.path}: {e.strerror or e}; choose another --out") from None
-        except BaseException:
-            tmp.unlock()
-            shutil.rmtree(tmp.path, ignore_errors=True)
-            raise
         held = _HELD.pop(tmp.path.resolve(), None)  # the lock file moved with its folder
         if held is not None:
             _HELD[run.path.resolve()] = held
