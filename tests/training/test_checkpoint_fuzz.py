@@ -25,8 +25,8 @@ MODELS = {"gan": [], "dcgan": [], "dcgan-selfcond": ["dcgan", "--set", "clusters
 REQUIRED = ("step", "epoch", "pos", "elapsed", "format", "sha256")
 OPTIONAL = ("best_fid", "rollbacks", "gankit_version", "model", "algorithm", "config")
 KINDS = {  # kind -> cases per model
-    "drop_field": 2, "drop_optional": 1, "retype_field": 3, "out_of_range": 3, "deep": 1, "nan": 1,
-    "param_groups": 3, "state_keys": 1, "drop_tensor": 2, "rename_tensor": 1, "reshape_tensor": 1,
+    "drop_field": 2, "drop_optional": 1, "retype_field": 2, "out_of_range": 2, "deep": 1, "nan": 1,
+    "param_groups": 2, "state_keys": 1, "drop_tensor": 2, "rename_tensor": 1, "reshape_tensor": 1,
     "retype_tensor": 1, "extra_tensor": 1,
 }
 MUST_REFUSE = set(KINDS) - {"drop_optional"}
