@@ -116,14 +116,27 @@ def check_optimizer(name: str, saved: dict, opt: torch.optim.Optimizer, where: s
         missing = [k for k in b if k in STEP_SETTINGS and k not in g]
         if missing:
             raise UserError(f"checkpoint {where}: setting {missing[0]} is missing from {field}; {FIX}")
+        _number(where, f"{field}.lr", g.get("lr"), positive=True, high=UPPER["lr_d"][0])
         for key, value in g.items():
             if key != "params":
                 _setting(where, f"{field}.{key}", value, b[key])
-        _number(where, f"{field}.lr", g.get("lr"), positive=True, high=UPPER["lr_d"][0])
     params = built[0]["params"] if built else []
-    for idx in saved["state_keys"]:
+    names = sorted(state_names(opt))
+    for idx, saved_names in saved["state_keys"].items():
         if not idx.isdigit() or int(idx) not in {p for b in built for p in b["params"]}:
             raise _bad(where, f"{name}.state_keys", idx, f"parameter indices {params[0]}..{params[-1]}" if params else "none")
+        if sorted(saved_names) != names:
+            raise _bad(where, f"{name}.state_keys[{idx}]", saved_names, f"{names}, the state {type(opt).__name__} keeps")
+
+
+def state_names(opt: torch.optim.Optimizer) -> set[str]:
+    """The per-parameter state an optimizer of this kind and these settings keeps (one step of a
+    copy of it on a one-number parameter)."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    probe = type(opt)([p], **opt.defaults)
+    p.grad = torch.zeros(1)
+    probe.step()
+    return set(probe.state[p])
 
 
 def _setting(where: str, field: str, value: Any, like: Any) -> None:

@@ -26,7 +26,7 @@ REQUIRED = ("step", "epoch", "pos", "elapsed", "format", "sha256")
 OPTIONAL = ("best_fid", "rollbacks", "gankit_version", "model", "algorithm", "config")
 KINDS = {  # kind -> cases per model
     "drop_field": 2, "drop_optional": 1, "retype_field": 2, "out_of_range": 2, "deep": 1, "nan": 1,
-    "param_groups": 2, "state_keys": 1, "drop_tensor": 2, "rename_tensor": 1, "reshape_tensor": 1,
+    "param_groups": 2, "state_keys": 2, "drop_tensor": 2, "rename_tensor": 1, "reshape_tensor": 1,
     "retype_tensor": 1, "extra_tensor": 1,
 }
 MUST_REFUSE = set(KINDS) - {"drop_optional"}
@@ -86,9 +86,14 @@ def _mutate(meta: dict, tensors: dict, kind: str, rng: random.Random) -> str:
             key = rng.choice(sorted(k for k in groups[0] if k not in ("params", "lr")))
             groups[0][key] = rng.choice(["x", [1, 2, 3], {"a": 1}, -5])
     elif kind == "state_keys":
-        keys = meta[rng.choice(opts)]["state_keys"]
+        opt = rng.choice(opts)
+        keys = meta[opt]["state_keys"]
         idx = rng.choice(sorted(keys))
-        keys[idx] = [n + "_nope" for n in keys[idx]] if rng.random() < 0.5 else keys[idx][:-1]
+        change = rng.randrange(3)
+        if change == 2:  # the tensors renamed with their names: consistent, but not the optimizer's state
+            for n in keys[idx]:
+                tensors[f"{opt}.{idx}.{n}_nope"] = tensors.pop(f"{opt}.{idx}.{n}")
+        keys[idx] = keys[idx][:-1] if change == 1 else [n + "_nope" for n in keys[idx]]
     else:
         name = rng.choice(sorted(tensors))
         t = tensors.pop(name)
