@@ -68,7 +68,7 @@ class RunFolder:
         run = cls(path)
         taken = (f"{run.path} already exists; continue it with `gankit train --resume {run.path}` "
                  "or choose another --out")
-        if run.path.exists() and (not run.path.is_dir() or any(p.name != ".lock" for p in run.path.iterdir())):
+        if run.path.exists() and not _unborn(run.path):
             raise UserError(taken)
         tmp = cls(temp_name(run.path))
         try:
@@ -83,8 +83,9 @@ class RunFolder:
         try:
             tmp.lock()
             tmp.write_config(cfg, data)
-            if run.path.is_dir():  # empty but for the lock file an earlier gankit left behind
-                (run.path / ".lock").unlink(missing_ok=True)
+            if run.path.is_dir():  # what an earlier gankit's creation left when it was killed
+                for p in run.path.iterdir():
+                    p.rmdir() if p.is_dir() else p.unlink()
             os.rename(tmp.path, run.path)  # replaces an empty folder; refuses one with contents
         except BaseException as e:  # a full disk, another process that was quicker, Ctrl-C
             tmp.unlock()
@@ -250,6 +251,18 @@ def _append(path: Path, text: str) -> None:
     except OSError as e:
         raise UserError(f"could not write {path}: {e.strerror or e}; check the folder's space and "
                         "permissions (the last checkpoint is intact)") from None
+
+
+def _unborn(path: Path) -> bool:
+    """An empty folder, or what gankit 0.2 left when killed while creating a run there (a lock
+    file, empty samples/ and checkpoints/, no config.json): a folder with no run in it."""
+    if not path.is_dir():
+        return False
+    for p in path.iterdir():
+        if not (p.name == ".lock" and p.is_file() or p.name in ("samples", "checkpoints") and p.is_dir()
+                and not any(p.iterdir())):
+            return False
+    return True
 
 
 def _remove_dead_creations(path: Path) -> None:

@@ -36,6 +36,14 @@ def test_a_lone_lock_file_is_an_empty_folder(tmp_path):
     run = _create(tmp_path / "r")
     assert run.config_path.is_file()
     run.unlock()
+    for sub in ("samples", "checkpoints"):  # what gankit 0.2 left when killed before config.json
+        (tmp_path / "old" / sub).mkdir(parents=True)
+    (tmp_path / "old" / ".lock").write_text("12345\n")
+    _create(tmp_path / "old").unlock()
+    (tmp_path / "kept" / "samples").mkdir(parents=True)
+    (tmp_path / "kept" / "samples" / "epoch_0001.png").write_bytes(b"png")  # a run's work: never removed
+    with pytest.raises(UserError, match="already exists"):
+        _create(tmp_path / "kept")
 
 
 def test_unwritable_logs_are_user_errors(tmp_path):
