@@ -43,11 +43,15 @@ class Meta:
     optimizers: dict[str, dict]
 
 
+MISSING = object()  # a field that is not there
+
+
 def _bad(where: str, field: str, value: Any, expected: str) -> UserError:
-    return UserError(f"checkpoint {where}: field {field} is {shown(value)} (expected {expected}); {FIX}")
+    what = "missing" if value is MISSING else shown(value)
+    return UserError(f"checkpoint {where}: field {field} is {what} (expected {expected}); {FIX}")
 
 
-def _int(meta: dict, where: str, key: str, low: int, high: int, default: Any = None) -> int:
+def _int(meta: dict, where: str, key: str, low: int, high: int, default: Any = MISSING) -> int:
     v = meta.get(key, default)
     if type(v) is not int or not low <= v <= high:
         raise _bad(where, key, v, f"an integer {low}..{high:,}")
@@ -78,7 +82,7 @@ def parse_meta(meta: dict, where: str) -> Meta:
         step=_int(meta, where, "step", 0, MAX_STEP),
         epoch=_int(meta, where, "epoch", 0, MAX_STEP),
         pos=_int(meta, where, "pos", 0, MAX_STEP),
-        elapsed=_number(where, "elapsed", meta.get("elapsed"), high=1e10),  # seconds: 300 years
+        elapsed=_number(where, "elapsed", meta.get("elapsed", MISSING), high=1e10),  # seconds: 300 years
         best_fid=None if best is None else _number(where, "best_fid", best, high=1e9),
         rollbacks=_int(meta, where, "rollbacks", 0, UPPER["max_rollbacks"][0], default=0),
         world_size=_int(meta, where, "world_size", 1, 1_000_000, default=1),
@@ -105,7 +109,8 @@ def check_optimizer(name: str, saved: dict, opt: torch.optim.Optimizer, where: s
     groups = saved["param_groups"]
     built = opt.state_dict()["param_groups"]
     if len(groups) != len(built):
-        raise _bad(where, f"{name}.param_groups", f"{len(groups)} groups", f"{len(built)}, as config.json builds")
+        raise UserError(f"checkpoint {where}: field {name}.param_groups has {len(groups)} groups (expected "
+                        f"{len(built)}, as config.json builds); {FIX}")
     for i, (g, b) in enumerate(zip(groups, built)):
         field = f"{name}.param_groups[{i}]"
         if g.get("params") != b["params"]:

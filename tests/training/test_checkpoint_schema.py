@@ -50,7 +50,7 @@ def _rename_opt_state(m):
 ROWS = [
     ("step as a string", _set("step", "3"), None, None, "field step is '3' (expected an integer"),
     ("epoch as a string", _set("epoch", "0"), None, None, "field epoch is '0'"),
-    ("step missing", lambda m: m.pop("step"), None, None, "field step is None"),
+    ("step missing", lambda m: m.pop("step"), None, None, "field step is missing (expected an integer"),
     ("opt_d missing", lambda m: m.pop("opt_d"), None, None, "field opt_d is missing"),
     ("optimizer state renamed", _rename_opt_state, None, None, "field opt_d.state_keys[0] is ['step', 'nope'"),
     ("optimizer state renamed with its tensor", _rename_opt_state,
@@ -60,7 +60,7 @@ ROWS = [
     ("optimizer tensor renamed", None, lambda t: t.__setitem__("opt_d.0.nope", t.pop("opt_d.0.exp_avg")), None,
      "tensor opt_d.0.exp_avg is missing"),
     ("two param groups", lambda m: m["opt_d"]["param_groups"].append(m["opt_d"]["param_groups"][0]), None, None,
-     "opt_d.param_groups is '2 groups' (expected 1"),
+     "opt_d.param_groups has 2 groups (expected 1"),
     ("NaN", _set("elapsed", float("nan")), None, None, "NaN is not a number gankit writes"),
     ("deep JSON", _set("pos", "@"), None, lambda t: t.replace('"@"', "[" * 100_000 + "]" * 100_000), "metadata nests 100001 levels deep (at most 32)"),
     ("negative step", _set("step", -1), None, None, "field step is -1"),
