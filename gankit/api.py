@@ -28,6 +28,7 @@ from gankit.data.base import DataInfo, to_uint8
 from gankit.errors import UserError
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
+from gankit.training import checkpoint_schema
 
 LabelArg = Union[None, int, str, torch.Tensor, np.ndarray, list]
 
@@ -268,7 +269,9 @@ def load(run_path: Union[str, Path], checkpoint: Optional[str] = None, device: s
     which = checkpoint or default_checkpoint(run)
     if which not in ("best", "last"):
         raise UserError(f"checkpoint must be best or last, got {which!r}")
-    tensors, meta = ckpt.load(run.checkpoint(which))
+    path = run.checkpoint(which)
+    tensors, meta = ckpt.load(path)
+    checkpoint_schema.check(tensors, meta, algo, cfg, checkpoint_schema.built_optimizers(algo, cfg), str(path))
     kept = ckpt.load_algorithm(algo, tensors, meta, use_ema=ema)
     dev = resolve_device(device)
     nets = {name: net.to(dev) for name, net in algo.networks.items()}

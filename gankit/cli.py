@@ -133,7 +133,19 @@ def _parser() -> argparse.ArgumentParser:
 VERBS = {"eval": "evaluate"}  # command -> function in commands.py, where the names differ
 
 
+def _error(message: str, code: int = 2) -> None:
+    """One line on stderr (bytes that are not UTF-8 shown as escapes), then exit."""
+    print(f"gankit: error: {message}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
+    for a in sys.argv[1:] if argv is None else argv:
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 (Python keeps them as surrogates)
+            _error(f"argument {ascii(a)[1:-1]} is not UTF-8; gankit writes paths and names into "
+                   "UTF-8 files, so rename it or choose another")
     args = _parser().parse_args(argv)
     try:
         if args.command is None:
@@ -143,8 +155,14 @@ def main(argv: list[str] | None = None) -> None:
 
         getattr(commands, VERBS.get(args.command, args.command))(args)
     except UserError as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+        _error(str(e), e.exit_code)
+    except (MemoryError, RuntimeError) as e:
+        from gankit.training.memory import is_out_of_memory
+
+        if not is_out_of_memory(e):
+            raise
+        _error(f"out of memory ({type(e).__name__}); ask for less: fewer samples (--n), or for training "
+               "a lower batch_size, width or image_size")
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         sys.exit(130)

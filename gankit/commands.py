@@ -25,6 +25,17 @@ def _check_writable_file(path: str, suffix: str) -> Path:
     return p
 
 
+def _in_range(flag: str, value: int, low: int, high: int, why: str) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{flag} must be in {low}..{high:,}, got {value:,}: {why}")
+
+
+def _seed(args: argparse.Namespace) -> None:
+    from gankit.config import SEED_MAX
+
+    _in_range("--seed", args.seed, 0, SEED_MAX, "the range of seeds gankit's random generators take")
+
+
 def train(args: argparse.Namespace) -> None:
     from gankit.algorithms import MODELS
     from gankit.config import build_config
@@ -49,6 +60,7 @@ def train(args: argparse.Namespace) -> None:
     data = _training_data(cfg)
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
+    _fits(cfg, spec, data)  # a run that cannot fit is refused before anything is allocated
     spec.make(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
     dist = _torchrun(cfg, len(data))  # None alone; under torchrun, checked before the group starts
 
@@ -109,6 +121,7 @@ def _resume(args: argparse.Namespace) -> None:
     if data.info().shape != info.shape or data.info().num_classes != info.num_classes:
         raise UserError(f"the dataset now loads as {data.info().shape} with {data.info().num_classes} "
                         f"classes, but the run was trained on {info.shape}; point --data-dir at the same data")
+    _fits(cfg, MODELS.get(cfg.model), data)
     dist = _torchrun(cfg, len(data))
 
     def take_and_evaluator():
@@ -129,6 +142,13 @@ def _resume(args: argparse.Namespace) -> None:
     finally:
         if dist is not None:
             dist.close()
+
+
+def _fits(cfg, spec, data) -> None:
+    from gankit.device import resolve_device
+    from gankit.training import memory
+
+    memory.check(cfg, spec, data.info(), len(data), resolve_device(cfg.device))
 
 
 def _training_data(cfg):
@@ -205,11 +225,17 @@ def _budget_text(b) -> str:
 
 
 def _train(trainer) -> None:
-    from gankit.training import distributed
+    from gankit.training import checkpoint as ckpt, distributed, memory
 
     run = trainer.run
     try:
         reason = trainer.train()
+    except (MemoryError, RuntimeError) as e:
+        if not memory.is_out_of_memory(e):
+            raise
+        last = ckpt.read_meta(run.checkpoint())
+        kept = f"checkpoints/last.safetensors keeps step {last['step']}" if last else "no checkpoint was written"
+        raise memory.out_of_memory_error(trainer.cfg, trainer.step, kept) from None
     except KeyboardInterrupt:
         if distributed.is_rank0(trainer.dist):
             print(f"interrupted; checkpoint saved at step {trainer.step}. "
@@ -241,8 +267,8 @@ def sample(args: argparse.Namespace) -> None:
     from gankit.sampling import labels_for, parse_code
 
     out = _check_writable_file(args.out, ".npz")
-    if args.n <= 0:
-        raise UserError("--n must be positive")
+    _in_range("--n", args.n, 1, 1_000_000, "the samples are held in memory and written as one file")
+    _seed(args)
     model = load(args.run, args.checkpoint, args.device, ema=not args.no_ema)
     labels = labels_for(args.n, model.info, args.label, args.labels == "all", model.conditional)
     code = parse_code(args.code) if args.code else None
@@ -283,6 +309,9 @@ def interpolate(args: argparse.Namespace) -> None:
     out = _check_writable_file(args.out, ".png")
     if args.steps < 2 or args.rows < 1:
         raise UserError("--steps must be at least 2 and --rows at least 1")
+    _in_range("--steps", args.steps, 2, 1000, "a row of the picture has one image per step")
+    _in_range("--rows", args.rows, 1, 1000, "the picture has one row per walk")
+    _seed(args)
     if args.data_dir and not args.real:
         raise UserError("--data-dir is for --real (the test images to encode); drop it")
     model = load(args.run, args.checkpoint, args.device)
@@ -380,6 +409,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
     if bool(args.run) == bool(args.samples):
         raise UserError("pass a run folder or --samples FILE.npz (one of them)")
+    _seed(args)
     json_out = _check_writable_file(args.json, ".json") if args.json else None
     nearest = _check_writable_file(args.nearest, ".png") if args.nearest else None
     if args.samples:
@@ -391,6 +421,7 @@ def evaluate(args: argparse.Namespace) -> None:
             raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
         if args.n < 10:
             raise UserError("--n must be at least 10")
+        _in_range("--n", args.n, 10, 100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored")
         result = evaluate_run(args.run, args.n, args.checkpoint, args.extractor, args.data_dir,
                               args.device, args.seed, not args.no_memorization, nearest)
     print(format_table(result))
@@ -429,6 +460,7 @@ def report(args: argparse.Namespace) -> None:
     from gankit.runs import RunFolder
 
     run = RunFolder.open(args.run)
+    _in_range("--n", args.n, 10, 100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored")
     out = _check_writable_file(args.out, ".html") if args.out else run.path / "report.html"
     eval_json = run.path / "eval.json"
     if not eval_json.is_file() and not args.no_eval:
@@ -439,9 +471,11 @@ def report(args: argparse.Namespace) -> None:
         print(format_table(evaluate_run(args.run, args.n, data_dir=args.data_dir, device=args.device)))
     result = None
     if eval_json.is_file():
-        try:
-            result = json.loads(eval_json.read_text())
-        except (OSError, ValueError):
-            raise UserError(f"{eval_json} is damaged; delete it and run `gankit eval {run.path}`") from None
+        from gankit.bounded import loads_json, read_text
+
+        fix = f"delete it and run `gankit eval {run.path}`"
+        result = loads_json(read_text(eval_json, str(eval_json), fix, 2**24), str(eval_json), fix, 2**24)
+        if not isinstance(result, dict):
+            raise UserError(f"{eval_json} is damaged; {fix}")
     write_report(run, out, result)
     print(f"wrote {out}")

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
-
+from gankit.bounded import loads_json, loads_yaml, read_text, shown
 from gankit.errors import UserError
+
+MAX_CONFIG_BYTES = 2**20  # a config file or config.json; gankit's own are about 2 KiB
 
 
 @dataclass
@@ -121,6 +121,46 @@ POSITIVE = ("epochs", "minutes", "max_steps", "auto_images", "z_dim", "width", "
             "d_steps", "g_steps", "pack", "mbstd_group", "d_width", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
 NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "unroll", "mbstd", "mbdisc", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+SEED_MAX = 2**32 - 1  # numpy's seed range; gankit derives other seeds from it (seed * 1_000_003 + epoch)
+# the largest value of every count, size and rate, and why: a setting past these is a typo or a
+# run that cannot finish, refused before anything is allocated (training/memory.py then checks
+# that what is left fits the machine)
+UPPER = {
+    "epochs": (10**9, "more passes than any run finishes"),
+    "minutes": (10**7, "about 19 years"),
+    "max_steps": (10**12, "more steps than any run finishes"),
+    "auto_images": (10**12, "more images than any run shows D"),
+    "z_dim": (4096, "GAN and VAE latents have 2 to 512 numbers"),
+    "width": (1024, "the base channel count (DCGAN's is 64); weights grow with its square"),
+    "depth": (16, "extra conv blocks per resolution stage; 0 to 2 are used"),
+    "clusters": (10_000, "k-means clusters of the training images (200 on MNIST)"),
+    "pack": (64, "PacGAN packs 2 to 4 samples"),
+    "unroll": (100, "D steps unrolled in G's loss: the paper uses 5 and 10, and each costs a D step and more"),
+    "mbstd": (1024, "minibatch-std features (Karras: 1)"),
+    "mbstd_group": (65_536, "inputs per minibatch-std group (Karras: 4); at most a batch"),
+    "mbdisc": (4096, "minibatch-discrimination kernels (Salimans: 50 to 100)"),
+    "d_width": (1024, "D's base channel count; weights grow with its square"),
+    "image_size": (512, "gankit's networks are for small images; memory grows with the square of the side"),
+    "batch_size": (65_536, "a batch is drawn, held and back-propagated at once"),
+    "lr_d": (1000.0, "rates above 1 diverge at once"),
+    "lr_g": (1000.0, "rates above 1 diverge at once"),
+    "clip": (1000.0, "WGAN clips weights to 0.01"),
+    "gp_weight": (10**6, "WGAN-GP uses 10"),
+    "d_steps": (1000, "D steps per G step: 1 to 5 in the papers, and every one takes a batch"),
+    "g_steps": (1000, "G steps per iteration: 1 or 2, and every one takes a batch"),
+    "threads": (1024, "more threads than cores only slows training, and each one takes memory"),
+    "log_every": (10**9, "steps between metrics rows"),
+    "checkpoint_every": (10**9, "steps between checkpoints"),
+    "checkpoint_minutes": (10**7, "about 19 years"),
+    "keep": (10_000, "step checkpoints kept on disk"),
+    "d_win_steps": (10**9, "steps of D winning outright"),
+    "max_rollbacks": (100, "each rollback halves the rates: after 100 they are 2^-100 of the start"),
+    "sample_every": (10**9, "epochs between sample grids"),
+    "grid_size": (10_000, "a grid is one picture, and 10,000 images is 100 x 100 of them"),
+    "eval_every": (10**12, "steps between quick evaluations"),
+    "eval_samples": (100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored"),
+    "seed": (SEED_MAX, "the range of seeds gankit's random generators take"),
+}
 
 _TYPES = {k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != "options"}
 FIELD_NAMES = [f.name for f in fields(TrainConfig) if f.name != "options"]
@@ -162,11 +202,18 @@ def coerce(key: str, value: Any, where: str, extra: Optional[dict] = None) -> An
         or (base is str and isinstance(value, (str, int, float)) and not isinstance(value, bool))
     )
     if not ok:
-        raise UserError(
-            f"config key {key!r} in {where} must be {base.__name__}, got {value!r}"
-        )
+        hint = ""
+        if base is int and isinstance(value, (str, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+                hint = f" (write {int(number)} as an integer)" if number.is_integer() and abs(number) < 1e30 else ""
+            except ValueError:
+                pass
+        raise UserError(f"config key {key!r} in {where} must be {base.__name__}, got {shown(value)}{hint}")
     if base is float and not math.isfinite(value):  # YAML reads .nan and .inf as floats
         raise UserError(f"config key {key!r} in {where} must be a finite number, got {value!r}")
+    if base is float and abs(value) > 1e300:  # an int too large for a float
+        raise UserError(f"config key {key!r} in {where} is out of range, got {shown(value)}")
     return base(value)
 
 
@@ -179,8 +226,8 @@ def parse_set(items: list[str], extra: Optional[dict] = None) -> dict[str, Any]:
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = loads_yaml(raw, "--set", "", 4096, max_depth=4) if raw.strip() else None
+        except UserError:  # not a YAML scalar: the text itself, checked against the key's type
             value = raw
         if isinstance(value, (dict, list)):
             value = raw
@@ -191,15 +238,9 @@ def parse_set(items: list[str], extra: Optional[dict] = None) -> dict[str, Any]:
 def load_file(path: str | Path, extra: Optional[dict] = None) -> dict[str, Any]:
     """A YAML or JSON mapping of config keys; every key checked."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise UserError(f"cannot read config file {p}: {e.strerror or e}; check the path") from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        line = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {line}") from None
+    what, fix = f"config file {p}", "fix the file"
+    text = read_text(p, what, fix, MAX_CONFIG_BYTES)
+    data = (loads_json if p.suffix == ".json" else loads_yaml)(text, what, fix, MAX_CONFIG_BYTES)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -229,6 +270,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"loss {cfg.loss!r} does not fit objective {cfg.objective!r}: the wgan objectives "
             "use the wasserstein loss, the gan objective any other"
         )
+    for key in FIELD_NAMES:
+        v = getattr(cfg, key)
+        if isinstance(v, str) and not _utf8(v):
+            raise UserError(f"{key} is not UTF-8 text ({ascii(v)[1:-1][:60]}); gankit writes it into config.json")
+    for key, (high, why) in UPPER.items():
+        v = getattr(cfg, key)
+        if v is not None and v > high:
+            raise UserError(f"{key} must be at most {high:,}, got {v:,}: {why}; lower it")
     if cfg.eval_samples < 10:
         raise UserError(f"eval_samples must be at least 10, got {cfg.eval_samples}")
     if cfg.batch_size % cfg.pack:
@@ -236,6 +285,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
         raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     return cfg
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a byte that was not UTF-8
+        return False
+    return True
 
 
 def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str],

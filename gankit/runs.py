@@ -13,17 +13,23 @@
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from gankit import __version__
-from gankit.config import TrainConfig, from_dict
+from gankit.bounded import json_depth, loads_json, read_text, shown
+from gankit.config import MAX_CONFIG_BYTES, UPPER, TrainConfig, from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import UserError
-from gankit.files import remove_temps, write_text_atomic
+from gankit.files import TEMP_MARK, fsync_dir, remove_temps, temp_name, write_text_atomic
+
+MAX_STEP = UPPER["max_steps"][0]
 
 try:
     import fcntl
@@ -53,22 +59,45 @@ class RunFolder:
     # --- creation and opening
     @classmethod
     def create(cls, path: str | Path, cfg: TrainConfig, data: DataInfo) -> "RunFolder":
-        """A new run folder with its config.json; refuses to reuse a folder that has contents."""
+        """A new run folder with its config.json; refuses to reuse a folder that has contents.
+
+        The folder is made under a temporary name beside it (".NAME.<pid>.<random>.tmp"), gets
+        its lock, subfolders and config.json there, and is renamed into place: a kill at any
+        instant leaves no run or a whole one that `--resume` continues, never a folder without
+        config.json. Temporary folders of creations that were killed are removed here."""
         run = cls(path)
-        # a lone .lock is what a crash between mkdir and config.json leaves: still an empty run
-        if run.path.exists() and (not run.path.is_dir() or any(p.name != ".lock" for p in run.path.iterdir())):
-            raise UserError(
-                f"{run.path} already exists; continue it with `gankit train --resume {run.path}` "
-                "or choose another --out"
-            )
+        taken = (f"{run.path} already exists; continue it with `gankit train --resume {run.path}` "
+                 "or choose another --out")
+        if run.path.exists() and not _unborn(run.path):
+            raise UserError(taken)
+        tmp = cls(temp_name(run.path))
         try:
-            run.path.mkdir(parents=True, exist_ok=True)
-            (run.samples_dir).mkdir(exist_ok=True)
-            (run.checkpoint_dir).mkdir(exist_ok=True)
+            run.path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_dead_creations(run.path)
+            tmp.path.mkdir()
+            tmp.samples_dir.mkdir()
+            tmp.checkpoint_dir.mkdir()
         except OSError as e:
+            shutil.rmtree(tmp.path, ignore_errors=True)
             raise UserError(f"cannot create run folder {run.path}: {e.strerror or e}; choose another --out") from None
-        run.lock()
-        run.write_config(cfg, data)
+        try:
+            tmp.lock()
+            tmp.write_config(cfg, data)
+            if run.path.is_dir():  # what an earlier gankit's creation left when it was killed
+                for p in run.path.iterdir():
+                    p.rmdir() if p.is_dir() else p.unlink()
+            os.rename(tmp.path, run.path)  # replaces an empty folder; refuses one with contents
+        except BaseException as e:  # a full disk, another process that was quicker, Ctrl-C
+            tmp.unlock()
+            shutil.rmtree(tmp.path, ignore_errors=True)
+            if not isinstance(e, OSError):
+                raise
+            raise UserError(taken if e.errno in (errno.ENOTEMPTY, errno.EEXIST)
+                            else f"cannot create run folder {run.path}: {e.strerror or e}; choose another --out") from None
+        held = _HELD.pop(tmp.path.resolve(), None)  # the lock file moved with its folder
+        if held is not None:
+            _HELD[run.path.resolve()] = held
+        fsync_dir(run.path.parent)
         return run
 
     @classmethod
@@ -145,16 +174,12 @@ class RunFolder:
         return {k: v for k, v in body.items() if k not in ("config", "data", "gankit_version")}
 
     def read_config(self) -> tuple[TrainConfig, DataInfo]:
-        try:
-            body = json.loads(self.config_path.read_text())
-            cfg = from_dict(body["config"], str(self.config_path))
-            data = DataInfo(**body["data"])
-        except UserError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{self.config_path} is damaged ({type(e).__name__}); "
-                            "restore it from a copy of the run") from None
-        return cfg, data
+        """config.json, every field checked: a one-line UserError for anything else."""
+        what, fix = str(self.config_path), "restore it from a copy of the run"
+        body = loads_json(read_text(self.config_path, what, fix, MAX_CONFIG_BYTES), what, fix, MAX_CONFIG_BYTES)
+        if not isinstance(body, dict) or not {"config", "data"} <= set(body):
+            raise UserError(f"{what} is damaged (it must hold \"config\" and \"data\"); {fix}")
+        return from_dict(body["config"], what), data_info(body["data"], what)
 
     # --- logs
     def log(self, line: str) -> None:
@@ -165,20 +190,75 @@ class RunFolder:
         _append(self.metrics_path, json.dumps(row) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """metrics.jsonl's rows, each checked (metrics_row); a line that is not JSON (one cut off
+        by a crash) is skipped."""
         if not self.metrics_path.is_file():
             return []
+        what = str(self.metrics_path)
+        try:
+            text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
+        except OSError as e:
+            raise UserError(f"cannot read {what}: {e.strerror or e}; check its permissions") from None
         rows = []
-        for line in self.metrics_path.read_text().splitlines():
+        for i, line in enumerate(text.splitlines(), 1):
+            if len(line) > MAX_ROW_BYTES or json_depth(line) > 2:
+                raise UserError(f"{what} line {i} is not a metrics row (too long or nested); delete the line")
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+                row = json.loads(line)
+            except ValueError:
                 continue  # a line cut off by a crash
+            rows.append(metrics_row(row, f"{what} line {i}"))
         return rows
 
     def truncate_metrics(self, step: int) -> None:
         """On resume, drop rows logged after the checkpoint's step (they will be logged again)."""
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
         write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+MAX_ROW_BYTES = 2**16  # a metrics row is about 300 bytes
+TEXT_FIELDS = ("divergence", "event")  # the only text in a metrics row; every other value is a number
+
+
+def metrics_row(row: Any, where: str) -> dict[str, Any]:
+    """A metrics.jsonl row, checked: a mapping with a step (an int, 0 or more) whose values are
+    numbers, true/false or null (text under `divergence` and `event`)."""
+    fix = "delete the line (training logs it again on resume)"
+    if not isinstance(row, dict):
+        raise UserError(f"{where} is not a metrics row (a JSON object); {fix}")
+    step = row.get("step")
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        raise UserError(f"{where}: field step is {shown(step)} (expected an integer 0..{MAX_STEP:,}); {fix}")
+    for k, v in row.items():
+        ok = isinstance(v, str) and len(v) <= 1000 if k in TEXT_FIELDS else (v is None or isinstance(v, (int, float)))
+        if not ok:
+            kind = "text" if k in TEXT_FIELDS else "a number, true, false or null"
+            raise UserError(f"{where}: field {shown(k)} is {shown(v)} (expected {kind}); {fix}")
+    return row
+
+
+def data_info(d: Any, where: str) -> DataInfo:
+    """config.json's "data" (what the networks are built for), every field checked."""
+    fix = "restore config.json from a copy of the run"
+
+    def bad(field: str, value: Any, expected: str) -> UserError:
+        return UserError(f"{where}: data field {field} is {shown(value)} (expected {expected}); {fix}")
+    if not isinstance(d, dict) or set(d) - {"name", "kind", "shape", "num_classes", "class_names"}:
+        raise UserError(f"{where}: \"data\" must be a mapping of name, kind, shape, num_classes, class_names; {fix}")
+    kind, shape, k = d.get("kind"), d.get("shape"), d.get("num_classes", 0)
+    names = d.get("class_names", [])
+    if not isinstance(d.get("name"), str):
+        raise bad("name", d.get("name"), "text")
+    if kind not in ("image", "points"):
+        raise bad("kind", kind, "image or points")
+    sides = isinstance(shape, list) and all(type(n) is int and 1 <= n <= 4096 for n in shape)
+    if not sides or len(shape) != (3 if kind == "image" else 1) or (kind == "image" and shape[0] not in (1, 3)):
+        raise bad("shape", shape, "[C, H, W] for images, [D] for points, sides 1..4096")
+    if type(k) is not int or not 0 <= k <= 100_000:
+        raise bad("num_classes", k, "an integer 0..100,000")
+    if not isinstance(names, list) or len(names) not in (0, k) or not all(isinstance(n, str) for n in names):
+        raise bad("class_names", names, f"{k} names")
+    return DataInfo(d["name"], kind, list(shape), k, list(names))
 
 
 def _append(path: Path, text: str) -> None:
@@ -188,6 +268,30 @@ def _append(path: Path, text: str) -> None:
     except OSError as e:
         raise UserError(f"could not write {path}: {e.strerror or e}; check the folder's space and "
                         "permissions (the last checkpoint is intact)") from None
+
+
+def _unborn(path: Path) -> bool:
+    """An empty folder, or what gankit 0.2 left when killed while creating a run there (a lock
+    file, empty samples/ and checkpoints/, no config.json): a folder with no run in it."""
+    if not path.is_dir():
+        return False
+    for p in path.iterdir():
+        if not (p.name == ".lock" and p.is_file() or p.name in ("samples", "checkpoints") and p.is_dir()
+                and not any(p.iterdir())):
+            return False
+    return True
+
+
+def _remove_dead_creations(path: Path) -> None:
+    """Temporary folders of `RunFolder.create` for `path` whose process is gone (killed)."""
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_MARK}"):
+        try:
+            pid = int(p.name[len(path.name) + 2:].split(".")[0])
+            os.kill(pid, 0)  # raises if no such process
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
 
 
 def default_out(model: str, dataset: str, root: str | Path = "runs") -> Path:

@@ -85,3 +85,37 @@ def train_to(cfg: TrainConfig, data: Dataset, resume: bool = False, spec=None):
     trainer.train()
     run.unlock()
     return trainer
+
+
+# a run of three steps on the digits, small enough to train in a second or two
+TINY_RUN = ["--dataset", "digits"] + [a for kv in ("max_steps=3", "width=8", "z_dim=16", "batch_size=16", "log_every=1",
+                                                   "grid_size=4", "threads=1", "device=cpu", "precision=fp32")
+                                      for a in ("--set", kv)]
+
+
+def outcome(capsys, argv: list, seconds: float = 30) -> tuple[int, str]:
+    """The command line in this process: (0, "") when it succeeds, (2, its one-line error) when it
+    refuses; anything else fails the test: another exit code, a traceback, more than one line, or
+    running past `seconds` (a hang)."""
+    import signal
+
+    from gankit.cli import main
+
+    def hang(signum, frame):
+        raise TimeoutError(f"gankit {' '.join(map(str, argv))} ran past {seconds} s")
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    err = capsys.readouterr().err.strip()
+    if not code:
+        return 0, ""
+    line = err.splitlines()[-1] if err else ""
+    assert code == 2 and line.startswith("gankit: error: ") and "Traceback" not in err, (code, err)
+    return code, line

@@ -192,3 +192,59 @@ def test_preset_paper_is_named_in_the_banner_config_json_and_models(tmp_path, ca
     run_cli("models")
     listing = capsys.readouterr().out
     assert "--preset paper: Radford et al. 2015" in listing and "--preset gankit (default) adds" in listing
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+CONFIG_FILES = {  # name -> bytes: the review's malformed --config files
+    "laughs.yaml": LAUGHS.encode(),
+    "flow.yaml": b"lr_d: " + b"[" * 50_000 + b"]" * 50_000,
+    "block.yaml": "".join(" " * i + f"k{i}:\n" for i in range(500)).encode(),
+    "deep.json": b'{"lr_d": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "latin1.yaml": "lr_d: 0.001  # r\xe9glage\n".encode("latin-1"),
+    "binary.yaml": bytes(range(256)) * 4,
+    "seed.yaml": f"seed: {2**64}\n".encode(),
+}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--set", "image_size=1024"], "image_size must be at most 512"),
+    (["--set", "image_size=4096"], "image_size must be at most 512"),
+    (["--set", "z_dim=1e9"], "must be int, got '1e9' (write 1000000000 as an integer)"),
+    (["--set", "z_dim=1000000000"], "z_dim must be at most 4,096"),
+    (["--set", "width=100000"], "width must be at most 1,024"),
+    (["--set", "grid_size=1000000000"], "grid_size must be at most 10,000"),
+    (["--set", "threads=100000"], "threads must be at most 1,024"),
+    (["--seed", str(2**64)], "seed must be at most 4,294,967,295"),
+    (["--set", "d_steps=1000000000"], "d_steps must be at most 1,000"),
+    (["--set", "eval_samples=10000000000"], "eval_samples must be at most 100,000"),
+    (["--config", "laughs.yaml"], "expands to more than 100000 values"),
+    (["--config", "flow.yaml"], "nests deeper than 32 levels"),
+    (["--config", "block.yaml"], "nests deeper than 32 levels"),
+    (["--config", "deep.json"], "nests 100001 levels deep"),
+    (["--config", "latin1.yaml"], "is not UTF-8 text (byte 0xe9 at offset 16)"),
+    (["--config", "binary.yaml"], "is not UTF-8 text (byte 0x80 at offset 128)"),
+    (["--config", "seed.yaml"], "seed must be at most 4,294,967,295"),
+    (["--out", "runs/r\udcff"], "argument runs/r\\udcff is not UTF-8"),
+])
+def test_the_reviews_configurations_are_one_line_errors_at_once(tmp_path, capsys, monkeypatch, argv, message):
+    import time
+
+    for name, body in CONFIG_FILES.items():
+        (tmp_path / name).write_bytes(body)
+    monkeypatch.chdir(tmp_path)
+    t0 = time.perf_counter()
+    assert message in error_of(capsys, "train", *argv)
+    assert time.perf_counter() - t0 < 5
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["sample", "RUN", "--out", "s.npz", "--seed", str(2**64)], "--seed must be in 0..4,294,967,295"),
+    (["sample", "RUN", "--out", "s.npz", "--n", str(10**10)], "--n must be in 1..1,000,000"),
+    (["interpolate", "RUN", "--out", "i.png", "--steps", str(10**9)], "--steps must be in 2..1,000"),
+    (["eval", "RUN", "--n", str(10**10)], "--n must be in 10..100,000"),
+])
+def test_sizes_and_seeds_of_the_other_commands_are_bounded(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert message in error_of(capsys, *argv)

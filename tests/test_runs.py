@@ -36,6 +36,14 @@ def test_a_lone_lock_file_is_an_empty_folder(tmp_path):
     run = _create(tmp_path / "r")
     assert run.config_path.is_file()
     run.unlock()
+    for sub in ("samples", "checkpoints"):  # what gankit 0.2 left when killed before config.json
+        (tmp_path / "old" / sub).mkdir(parents=True)
+    (tmp_path / "old" / ".lock").write_text("12345\n")
+    _create(tmp_path / "old").unlock()
+    (tmp_path / "kept" / "samples").mkdir(parents=True)
+    (tmp_path / "kept" / "samples" / "epoch_0001.png").write_bytes(b"png")  # a run's work: never removed
+    with pytest.raises(UserError, match="already exists"):
+        _create(tmp_path / "kept")
 
 
 def test_unwritable_logs_are_user_errors(tmp_path):
@@ -44,3 +52,43 @@ def test_unwritable_logs_are_user_errors(tmp_path):
     run.metrics_path.mkdir()  # open(..., "a") on a folder fails like a read-only file would
     with pytest.raises(UserError, match="could not write .*metrics.jsonl"):
         run.append_metrics({"step": 1})
+
+
+def test_a_creation_cut_short_leaves_no_folder(tmp_path, monkeypatch):
+    def killed(self, cfg, data):
+        raise KeyboardInterrupt  # as if the process died before config.json was written
+    monkeypatch.setattr(RunFolder, "write_config", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _create(tmp_path / "r")
+    assert list(tmp_path.iterdir()) == []  # no run, and no temporary folder either
+
+
+def test_a_new_run_appears_whole_and_locked(tmp_path):
+    run = _create(tmp_path / "runs" / "r")
+    assert sorted(p.name for p in run.path.iterdir()) == [".lock", "checkpoints", "config.json", "samples"]
+    assert [p.name for p in run.path.parent.iterdir()] == ["r"]
+    with pytest.raises(UserError, match="another gankit process"):  # the lock moved with the folder
+        other = open(run.path / ".lock")
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError("another gankit process holds it")
+        finally:
+            other.close()
+    run.unlock()
+    with pytest.raises(UserError, match="already exists; continue it with `gankit train --resume"):
+        _create(tmp_path / "runs" / "r")
+
+
+def test_temporary_folders_of_killed_creations_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f".r.{dead.pid}.0a1b2c3d.tmp" / "samples").mkdir(parents=True)
+    (tmp_path / f".r.{os.getpid()}.0a1b2c3d.tmp").mkdir()  # a creation in progress (this process)
+    (tmp_path / f".other.{dead.pid}.0a1b2c3d.tmp").mkdir()  # another run's
+    _create(tmp_path / "r").unlock()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.{dead.pid}.0a1b2c3d.tmp",
+                                                          f".r.{os.getpid()}.0a1b2c3d.tmp", "r"]

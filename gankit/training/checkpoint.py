@@ -26,10 +26,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from gankit.bounded import loads_json
 from gankit.errors import UserError
 from gankit.files import atomic_path, fsync_dir
 
 FORMAT = "gankit-checkpoint/1"
+MAX_META_BYTES = 16 * 2**20  # a checkpoint's JSON metadata (the config, optimizer groups): about 10 KiB
 STEP_NAME = re.compile(r"step_(\d{8,})\.safetensors")
 
 
@@ -126,10 +128,16 @@ def read_meta(path: Path) -> Optional[dict[str, Any]]:
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("gankit", "null"))
-    except (SafetensorError, OSError, ValueError):
+            meta = _parse_meta((f.metadata() or {}).get("gankit", "null"), path)
+    except (SafetensorError, OSError, ValueError, UserError):
         return None
-    return meta if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or type(meta.get("step")) is not int:
+        return None
+    return meta
+
+
+def _parse_meta(raw: str, path: Path) -> Any:
+    return loads_json(raw, f"checkpoint {path}'s metadata", "restore it or start a new run", MAX_META_BYTES)
 
 
 def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -142,10 +150,10 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("gankit")
-        meta = json.loads(raw) if raw else None
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"checkpoint {path} is corrupt ({str(e).splitlines()[0][:80]}); "
                         "restore it or start a new run") from None
+    meta = _parse_meta(raw, path) if raw else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path} is not a gankit checkpoint")
     if meta.get("sha256") != _digest(tensors):

@@ -27,6 +27,7 @@ from gankit.device import autocast, resolve_device, resolve_precision
 from gankit.errors import UserError
 from gankit.runs import RunFolder
 from gankit.training import checkpoint as ckpt
+from gankit.training import checkpoint_schema
 from gankit.training import distributed
 from gankit.training.budget import Budget, auto_epochs, auto_sample_every
 from gankit.training.divergence import Diverged, DivergenceWatch, finite_weights, json_safe
@@ -169,12 +170,18 @@ class Trainer:
         return True
 
     def restore(self, path: Path) -> None:
-        t, meta = ckpt.load(path)
-        written_by = ckpt.written_by(meta)
-        ckpt.load_algorithm(self.algo, t, meta, {name: e.model for name, e in self.emas.items()})
+        """Load a checkpoint, checked whole against what the config builds first
+        (checkpoint_schema): a one-line UserError for anything that does not fit."""
+        t, raw = ckpt.load(path)
+        meta = checkpoint_schema.check(t, raw, self.algo, self.cfg, self.opts, str(path),
+                                       tuple(self.gen.get_state().shape))
+        if meta.pos >= self.sampler.per_epoch:
+            raise UserError(f"checkpoint {path}: field pos is {meta.pos} (expected 0..{self.sampler.per_epoch - 1}, "
+                            f"a batch of an epoch of this dataset); {checkpoint_schema.FIX}")
+        ckpt.load_algorithm(self.algo, t, raw, {name: e.model for name, e in self.emas.items()})
         self.batches.set_fields(self.algo.prepare(self.batches.fields, restored=True, log=self.run.log))
         for name, opt in self.opts.items():
-            ckpt.load_optimizer(f"opt_{name}", opt, meta, t, written_by)
+            ckpt.load_optimizer(f"opt_{name}", opt, raw, t, meta.version)
             match_layout(opt)
         mine = f"rank{self.dist.rank}." if self.dist is not None and self.dist.rank else ""
         if mine + "rng.gen" in t:  # else: a rank the run did not have before keeps its fresh seed
@@ -182,14 +189,14 @@ class Trainer:
             self.gen.set_state(t[mine + "rng.gen"])
             if mine + "rng.cuda" in t and self.device.type == "cuda":
                 torch.cuda.set_rng_state(t[mine + "rng.cuda"], self.device)
-        self.step, self.elapsed = meta["step"], meta["elapsed"]
-        self.best_fid = meta.get("best_fid")
+        self.step, self.elapsed = meta.step, meta.elapsed
+        self.best_fid = meta.best_fid
         n = len(mine) + 6
         self.stats = {k[n:]: v.to(self.device) for k, v in t.items() if k.startswith(mine + "stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
-                                    meta["epoch"], meta["pos"], **self.shard)
-        self.rollbacks = meta.get("rollbacks", 0)
-        self.watch.replay(r for r in self.run.read_metrics() if r.get("step", 0) <= self.step)
+                                    meta.epoch, meta.pos, **self.shard)
+        self.rollbacks = meta.rollbacks
+        self.watch.replay(r for r in self.run.read_metrics() if r["step"] <= self.step)
 
     # --- one iteration
     def iteration(self, stats: dict[str, torch.Tensor]) -> None:
