@@ -107,11 +107,12 @@ def _register_all() -> None:
         spec.build = make_build(spec)
         MODELS.register(name, spec)
 
-    reg("gan", "vanilla GAN (Goodfellow 2014): MLP G and D, non-saturating or minimax loss, k D steps",
+    reg("gan", "vanilla GAN (Goodfellow 2014): MLP G (batch norm on images) and D, non-saturating or minimax "
+        "loss, k D steps",
         False, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
     reg("simplegan", "dense GAN: batch-norm MLP G (ReLU, sigmoid output), LeakyReLU D",
         False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
-    reg("cgan", "conditional GAN (Mirza 2014): MLP G and D, both given the one-hot label",
+    reg("cgan", "conditional GAN (Mirza 2014): MLP G given the one-hot label, projection MLP D",
         True, ("image", "points"), _build_vanilla, objective="gan", **ADAM_DCGAN)
     # dcgan's defaults (measured in docs/benchmarks.md): two G steps per D step (more even
     # classes), depth 1, Adam at ten times the paper's rate on batches of 32. On the 1,797 digits
