@@ -454,8 +454,6 @@ def _evaluate_samples(args, nearest):
 
 def report(args: argparse.Namespace) -> None:
     """`gankit report RUN [--out FILE.html]`: evaluates first when the run has no eval.json."""
-    import json
-
     from gankit.report import write_report
     from gankit.runs import RunFolder
 
