@@ -185,9 +185,10 @@ class Model:
 
 
     def evaluate(self, n: int = 10000, seed: int = 0, extractor: str = "classifier",
-                 data_dir: Optional[str] = None, memorization: bool = True):
+                 data_dir: Optional[str] = None, memorization: bool = True, ppl_n: int = 0):
         """Every score of `gankit eval` for n samples against the test split of the training
-        dataset: (result dict, the metrics.evaluate.Reference, the samples scored)."""
+        dataset: (result dict, the metrics.evaluate.Reference, the samples scored). ppl_n: latent
+        pairs for the perceptual path length (0: not computed)."""
         from gankit.data.base import to_model_range
         from gankit.metrics.evaluate import evaluate as score, reference
 
@@ -208,9 +209,43 @@ class Model:
             result["protocol"]["d_threshold"] = d.pop("d_threshold")
             result["scores"].update(d)
         own = self.algo.scores(self.nets, ref, self.device)  # InfoGAN's code accuracy, a VAE's likelihood
+        if ppl_n:
+            own.update(self.path_length(ppl_n, seed, ref))
         for key, value in own.items():
             (result["protocol"] if key.endswith("_protocol") else result["scores"])[key] = value
         return result, ref, x
+
+    def path_length(self, n: int = 2000, seed: int = 0, ref=None) -> dict:
+        """Perceptual path length (gankit/metrics/ppl.py) over n latent pairs: {"ppl_z": ...,
+        "ppl_z_protocol": ...} (and "ppl_w" for a model with a mapping network). ref: the
+        evaluation's Reference (its domain classifier); loaded when not given."""
+        from gankit.metrics import ppl
+
+        if n < 10:
+            raise UserError("PPL needs at least 10 latent pairs")
+        if ref is None:
+            from gankit.metrics.evaluate import reference
+
+            ref = reference(self.cfg.dataset, self.cfg.data_dir, self.cfg.image_size, self.cfg.channels,
+                            "classifier", str(self.device))
+        points = self.info.kind != "image"
+        features = (lambda x: x.reshape(len(x), -1).float()) if points else ppl.classifier_features(ref.extractor)
+        if features is None:
+            return {"ppl_protocol": "not computed: PPL is measured in the domain classifier's features "
+                                    "(run eval with --extractor classifier)"}
+        spherical = len(self.algo.latent_parts()) == 1  # codes (InfoGAN) are not Gaussian: lerp
+        labels = (lambda m: self.labels(m)) if self.conditional else None
+        gen = lambda z, lab: self.generate(z, lab)
+        out = ppl.path_length(gen, self.algo.latents, features, n, seed, labels, spherical)
+        space = "in z, " + ("slerp" if spherical else "lerp (the latent has codes)")
+        result = {"ppl_z": round(out["ppl"], 4), "ppl_z_protocol": ppl.protocol(n, space, points)}
+        mapping, synthesis = (getattr(self.algo, name, None) for name in ("mapping", "synthesis"))
+        if mapping is not None and synthesis is not None:  # models with a mapping network
+            lat = lambda m, g: mapping(self.nets, self.algo.latents(m, g).to(self.device)).float().cpu()
+            w = ppl.path_length(lambda z, lab: synthesis(self.nets, z.to(self.device), lab).float().cpu(),
+                                lat, features, n, seed, labels, spherical=False)
+            result["ppl_w"] = round(w["ppl"], 4)
+        return result
 
 
 def _walks(x: torch.Tensor, rows: int, steps: int) -> np.ndarray:
@@ -222,7 +257,8 @@ def _walks(x: torch.Tensor, rows: int, steps: int) -> np.ndarray:
 
 def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optional[str] = None,
                  extractor: str = "classifier", data_dir: Optional[str] = None, device: str = "cpu",
-                 seed: int = 0, memorization: bool = True, nearest: Optional[Path] = None) -> dict:
+                 seed: int = 0, memorization: bool = True, nearest: Optional[Path] = None,
+                 ppl_n: int = 0) -> dict:
     """`gankit eval RUN` as a library call: scores the run, writes RUN/eval.json and (with the
     memorization check) the nearest-neighbour grid, RUN/nearest.png unless `nearest` says where.
     Returns the result written."""
@@ -231,7 +267,7 @@ def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optiona
     from gankit.files import write_text_atomic
 
     model = load(run_path, checkpoint, device)
-    result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization)
+    result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization, ppl_n)
     result["protocol"]["run"] = str(run_path)
     save_nearest(result, x, ref, nearest or Path(run_path) / "nearest.png")
     write_text_atomic(Path(run_path) / "eval.json", json.dumps(result, indent=2) + "\n")

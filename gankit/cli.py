@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write the full result to this .json file")
     e.add_argument("--nearest", help="PNG of the samples closest to a training image and those images")
     e.add_argument("--no-memorization", action="store_true", help="skip the nearest-neighbour search")
+    e.add_argument("--ppl-n", type=int, default=2000, metavar="N",
+                   help="latent pairs for the perceptual path length of a run (default 2000; 0 skips it)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
 

@@ -362,8 +362,10 @@ def evaluate(args: argparse.Namespace) -> None:
             raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
         if args.n < 10:
             raise UserError("--n must be at least 10")
+        if args.ppl_n != 0 and args.ppl_n < 10:
+            raise UserError("--ppl-n must be 0 (skip PPL) or at least 10")
         result = evaluate_run(args.run, args.n, args.checkpoint, args.extractor, args.data_dir,
-                              args.device, args.seed, not args.no_memorization, nearest)
+                              args.device, args.seed, not args.no_memorization, nearest, args.ppl_n)
     print(format_table(result))
     if args.run:
         shown = result.get("memorization", {}).get("pairs_png")

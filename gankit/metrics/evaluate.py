@@ -43,6 +43,8 @@ METRICS = {
     "nll_iwae": ("-log p(x), IWAE (nats)", "lower"),
     "nll_elbo": ("-ELBO (nats)", "lower"),
     "recon_mse": ("reconstruction MSE", "lower"),
+    "ppl_z": ("perceptual path length, z", "lower"),
+    "ppl_w": ("perceptual path length, w", "lower"),
 }
 
 
