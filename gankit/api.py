@@ -131,6 +131,45 @@ class Model:
                        for i in range(0, len(xa), 100)])
         return x if as_tensor else _walks(x, len(xa), steps)
 
+    def project(self, images: Union[np.ndarray, torch.Tensor], steps: int = 500, label: Optional[int] = None,
+                seed: int = 0, data_dir: Optional[str] = None, **options):
+        """Latents whose generated images are closest to `images` (as `encode` takes them), found
+        as the StyleGAN2 projector does (gankit/projection.py): a `projection.Projection` with the
+        latents, the projected images, per-image distances and the progress. options: lr, noise,
+        feature_weight, starts, snapshots."""
+        from gankit.projection import classifier_distance, project
+
+        if self.info.kind != "image":
+            raise UserError("projection takes images; this run was trained on points")
+        if label is not None and not self.conditional:
+            raise UserError("this model is not class-conditional; drop the label")
+        if label is not None and not 0 <= label < self.num_classes:
+            raise UserError(f"label must be in 0..{self.num_classes - 1}")
+        x = self._images(images)
+        distance = None
+        try:
+            from gankit.metrics.features import make_extractor
+
+            ex = make_extractor("classifier", self.cfg.dataset, "image", data_dir or self.cfg.data_dir,
+                                str(self.device), image_size=self.info.shape[-1], channels=self.info.shape[0])
+            distance = classifier_distance(ex.model)
+        except UserError:
+            pass  # no domain classifier for this dataset: pixels alone
+        G = self.nets[self.algo.sampler]
+        was = [p.requires_grad for p in G.parameters()]
+        for p in G.parameters():
+            p.requires_grad_(False)
+        try:
+            gen = lambda z, lab: self.algo.generate(self.nets, z, lab)
+            out = project(gen, self.algo.latents, x, distance, steps, seed=seed,
+                          num_classes=self.num_classes if self.conditional else 0, label=label,
+                          device=self.device, **options)
+        finally:
+            for p, w in zip(G.parameters(), was):
+                p.requires_grad_(w)
+        out.feature_space = "domain classifier" if distance is not None else "none (pixels only)"
+        return out
+
     def _needs_encoder(self, what: str) -> None:
         if not self.algo.encodes:
             raise UserError(f"model {self.cfg.model} has no encoder, so it cannot {what}; "

@@ -5,6 +5,7 @@
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
+    gankit project RUN IMAGE.png [...] --out DIR [--steps 500] [--label K]
     gankit export RUN [--format onnx|torchscript] [--out FILE] [--checkpoint best|last] [--no-ema]
     gankit report RUN [--out FILE.html]
     gankit info [--seconds 2]
@@ -99,6 +100,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="latent pairs for the perceptual path length of a run (default 2000; 0 skips it)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+
+    pj = sub.add_parser("project", help="find the latents whose generated images match given images",
+                        description="Project images into a run's generator (the StyleGAN2 projector's recipe, "
+                        "pixel + domain-classifier loss): OUT/projected.png, OUT/latents.npz, OUT/progress.png.")
+    pj.add_argument("run", help="run folder")
+    pj.add_argument("images", nargs="+", help="image files of the run's size (grey for grey runs)")
+    pj.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    pj.add_argument("--steps", type=int, default=500, help="optimizer steps (default 500)")
+    pj.add_argument("--label", type=int, help="conditional models: the class to project at (default: the best)")
+    pj.add_argument("--feature-weight", type=float, default=1.0,
+                    help="weight of the classifier-feature distance beside the pixel MSE (default 1)")
+    pj.add_argument("--starts", type=int, default=16, help="drawn latents tried beside the mean latent (default 16)")
+    pj.add_argument("--seed", type=int, default=0)
+    pj.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    pj.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
+    pj.add_argument("--device", default="cpu")
 
     x = sub.add_parser("export", help="write the generator as ONNX or TorchScript for use outside gankit",
                        description="Write the run's generator (latents [+ labels] -> images in [-1, 1], or points) as "

@@ -299,6 +299,47 @@ def _interpolate_real(args: argparse.Namespace, model, out: Path) -> None:
           f"(the images at both ends) to {out}")
 
 
+def project(args: argparse.Namespace) -> None:
+    """`gankit project RUN IMAGE... --out DIR`: latents, projected images and the progress strip."""
+    import torch
+
+    from gankit.api import load
+    from gankit.data.base import to_uint8
+    from gankit.files import atomic_path
+    from gankit.projection import read_image
+    from gankit.viz import save_grid
+
+    if args.steps < 1 or args.starts < 0 or args.feature_weight < 0:
+        raise UserError("--steps must be at least 1, --starts and --feature-weight at least 0")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder")
+    model = load(args.run, args.checkpoint, args.device)
+    if model.info.kind != "image":
+        raise UserError("projection takes images; this run was trained on points")
+    target = torch.stack([read_image(f, tuple(model.info.shape)) for f in args.images])
+    p = model.project(target, args.steps, args.label, args.seed, args.data_dir,
+                      feature_weight=args.feature_weight, starts=args.starts)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {out} ({e.strerror})") from None
+    save_grid(to_uint8(p.images), out / "projected.png", nrow=min(8, len(p.images)))
+    strip = torch.cat([target[:, None], p.progress.transpose(0, 1)], 1)  # (N, 1 + S, C, H, W)
+    save_grid(to_uint8(strip.flatten(0, 1)), out / "progress.png", nrow=strip.shape[1])
+    arrays = {"z": p.z.numpy(), "pixel_mse": p.pixel.numpy(), "feature_distance": p.feature.numpy(),
+              "loss": p.loss.numpy(), "history": p.history.numpy(), "files": np.array([str(f) for f in args.images])}
+    if p.labels is not None:
+        arrays["labels"] = p.labels.numpy()
+    with atomic_path(out / "latents.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    for f, px, ft in zip(args.images, p.pixel.tolist(), p.feature.tolist()):
+        print(f"{f}: pixel MSE {px:.4f}, feature distance {ft:.4f}")
+    print(f"wrote {out / 'projected.png'}, {out / 'latents.npz'} and {out / 'progress.png'} (each row: the "
+          f"target, then G(z) over {args.steps} steps; features: {p.feature_space})")
+
+
 def info(args: argparse.Namespace) -> None:
     from gankit.info import report
 
