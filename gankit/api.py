@@ -170,6 +170,15 @@ class Model:
         out.feature_space = "domain classifier" if distance is not None else "none (pixels only)"
         return out
 
+    def arithmetic(self, a: str, b: str, c: str, k: int = 8, pool: int = 2000, seed: int = 0,
+                   noise: float = 0.25, data_dir: Optional[str] = None):
+        """Latent vector arithmetic a - b + c over groups of samples (gankit/arithmetic.py), each a
+        spec like "class=7,thick" or "slant=left": an `arithmetic.Arithmetic` (its `grid()` is
+        what `gankit arithmetic` writes)."""
+        from gankit.arithmetic import arithmetic
+
+        return arithmetic(self, [a, b, c], k, pool, seed, noise, data_dir)
+
     def _needs_encoder(self, what: str) -> None:
         if not self.algo.encodes:
             raise UserError(f"model {self.cfg.model} has no encoder, so it cannot {what}; "

@@ -6,6 +6,7 @@
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
     gankit project RUN IMAGE.png [...] --out DIR [--steps 500] [--label K]
+    gankit arithmetic RUN A B C --out FILE.png     (groups like class=7,thick; a - b + c)
     gankit export RUN [--format onnx|torchscript] [--out FILE] [--checkpoint best|last] [--no-ema]
     gankit report RUN [--out FILE.html]
     gankit info [--seconds 2]
@@ -116,6 +117,24 @@ def _parser() -> argparse.ArgumentParser:
     pj.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
     pj.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
     pj.add_argument("--device", default="cpu")
+
+    ar = sub.add_parser("arithmetic", help="latent vector arithmetic a - b + c over groups of samples",
+                        description="Mean latents of three groups of generated samples, chosen by the domain "
+                        "classifier's class and/or an attribute (thick, thin, slant=left, slant=right), combined as "
+                        "a - b + c and generated: a PNG of four rows (the groups with their mean-latent image last, "
+                        "then the result and its variations).")
+    ar.add_argument("run", help="run folder")
+    ar.add_argument("a", help="first group, e.g. class=7,thick")
+    ar.add_argument("b", help="group subtracted, e.g. class=7,thin")
+    ar.add_argument("c", help="group added, e.g. class=1,thin")
+    ar.add_argument("--out", required=True, help="output .png")
+    ar.add_argument("--k", type=int, default=8, help="samples averaged per group (default 8)")
+    ar.add_argument("--pool", type=int, default=2000, help="samples drawn to choose the groups from (default 2000)")
+    ar.add_argument("--noise", type=float, default=0.25, help="uniform noise on the result's variations (default 0.25)")
+    ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    ar.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
+    ar.add_argument("--device", default="cpu")
 
     x = sub.add_parser("export", help="write the generator as ONNX or TorchScript for use outside gankit",
                        description="Write the run's generator (latents [+ labels] -> images in [-1, 1], or points) as "

@@ -340,6 +340,22 @@ def project(args: argparse.Namespace) -> None:
           f"target, then G(z) over {args.steps} steps; features: {p.feature_space})")
 
 
+def arithmetic(args: argparse.Namespace) -> None:
+    """`gankit arithmetic RUN A B C --out FILE.png`: a - b + c over groups of samples."""
+    from gankit.api import load
+    from gankit.data.base import to_uint8
+    from gankit.viz import save_grid
+
+    out = _check_writable_file(args.out, ".png")
+    if args.k < 1 or args.pool < args.k or args.noise < 0:
+        raise UserError("--k must be at least 1, --pool at least --k and --noise at least 0")
+    model = load(args.run, args.checkpoint, args.device)
+    r = model.arithmetic(args.a, args.b, args.c, args.k, args.pool, args.seed, args.noise, args.data_dir)
+    save_grid(to_uint8(r.grid()), out, nrow=args.k + 1)
+    print(f"wrote {out}: rows {args.a!r}, {args.b!r}, {args.c!r} ({args.k} samples each, the image of their "
+          f"mean latent last), then {args.a!r} - {args.b!r} + {args.c!r} and {args.k - 1} variations")
+
+
 def info(args: argparse.Namespace) -> None:
     from gankit.info import report
 
