@@ -179,6 +179,22 @@ class Model:
 
         return arithmetic(self, [a, b, c], k, pool, seed, noise, data_dir)
 
+    def discriminator(self) -> nn.Module:
+        """The run's D (its raw weights: D has no EMA), for models with an unconditional one."""
+        if not self.algo.has_discriminator or "D" not in self.nets:
+            raise UserError(f"model {self.cfg.model} has no discriminator, so it has no D features")
+        if self.conditional:
+            raise UserError(f"model {self.cfg.model}'s D needs class labels; D features take an "
+                            "unconditional D (gan, dcgan, wgan-gp, lsgan, hinge, infogan, ...)")
+        return self.nets["D"]
+
+    def d_features(self, images: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        """D as a feature extractor (Radford 2015; gankit/dfeatures.py): every activation layer,
+        conv maps max-pooled to 4x4, concatenated: float (N, F). images as `encode` takes them."""
+        from gankit.dfeatures import layer_features
+
+        return layer_features(self.discriminator(), self._images(images))
+
     def _needs_encoder(self, what: str) -> None:
         if not self.algo.encodes:
             raise UserError(f"model {self.cfg.model} has no encoder, so it cannot {what}; "

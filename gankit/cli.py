@@ -7,6 +7,7 @@
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
     gankit project RUN IMAGE.png [...] --out DIR [--steps 500] [--label K]
     gankit arithmetic RUN A B C --out FILE.png     (groups like class=7,thick; a - b + c)
+    gankit features RUN [--labels-per-class 10 100 1000] [--baselines]
     gankit export RUN [--format onnx|torchscript] [--out FILE] [--checkpoint best|last] [--no-ema]
     gankit report RUN [--out FILE.html]
     gankit info [--seconds 2]
@@ -135,6 +136,21 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
     ar.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
     ar.add_argument("--device", default="cpu")
+
+    fe = sub.add_parser("features", help="D as a feature extractor: a linear classifier with few labels",
+                        description="Every layer of the run's discriminator (conv maps max-pooled to 4x4) as "
+                        "features of the run's dataset, a linear L2-SVM fitted on N labelled training images per "
+                        "class, its accuracy on the test split (Radford et al. 2015).")
+    fe.add_argument("run", help="run folder")
+    fe.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100, 1000], metavar="N",
+                    help="labelled training images per class (default 10 100 1000)")
+    fe.add_argument("--seeds", type=int, nargs="+", default=[0], help="which labelled images (default 0)")
+    fe.add_argument("--baselines", action="store_true",
+                    help="also raw pixels and a randomly initialised D of the same shape")
+    fe.add_argument("--json", help="also write the rows to this .json file")
+    fe.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    fe.add_argument("--data-dir", help="folder holding the dataset's files (default: the run's)")
+    fe.add_argument("--device", default="cpu")
 
     x = sub.add_parser("export", help="write the generator as ONNX or TorchScript for use outside gankit",
                        description="Write the run's generator (latents [+ labels] -> images in [-1, 1], or points) as "

@@ -356,6 +356,52 @@ def arithmetic(args: argparse.Namespace) -> None:
           f"mean latent last), then {args.a!r} - {args.b!r} + {args.c!r} and {args.k - 1} variations")
 
 
+def features(args: argparse.Namespace) -> None:
+    """`gankit features RUN`: D's features + a linear classifier with N labels per class."""
+    import json
+
+    import torch
+
+    from gankit.api import load
+    from gankit.data.base import to_model_range
+    from gankit.dfeatures import evaluate as score, layer_features, pixels
+    from gankit.files import write_text_atomic
+
+    json_out = _check_writable_file(args.json, ".json") if args.json else None
+    if min(args.labels_per_class) < 1:
+        raise UserError("--labels-per-class takes positive numbers")
+    model = load(args.run, args.checkpoint, args.device)
+    D = model.discriminator()
+    cfg = model.cfg
+    if model.info.kind != "image" or model.info.num_classes < 2:
+        raise UserError(f"D features are scored on a labelled image dataset; {cfg.dataset} is not one")
+    train, test = _data(cfg, "train", args.data_dir), _data(cfg, "test", args.data_dir)
+    if train.labels is None or test.labels is None:
+        raise UserError(f"{cfg.dataset} has no labels to fit or score a classifier with")
+    tx, vx = to_model_range(train.x), to_model_range(test.x)
+    extractors = {"D features": lambda x: layer_features(D, x)}
+    if args.baselines:
+        from gankit.algorithms import build
+
+        torch.manual_seed(cfg.seed)
+        rand = build(cfg, model.info).networks["D"].to(model.device)
+        extractors["random D"] = lambda x: layer_features(rand, x)
+        extractors["pixels"] = pixels
+    rows = []
+    for name, fn in extractors.items():
+        for r in score(fn, tx, train.labels, vx, test.labels, args.labels_per_class, args.seeds):
+            rows.append({"features": name, **r})
+    print(f"{cfg.model} on {cfg.dataset}, step {model.meta.get('step')}: linear L2-SVM on standardized features, "
+          f"test accuracy on {len(test)} images")
+    print(f"  {'features':12s} {'dim':>6s} {'labels/class':>12s} {'seed':>5s} {'accuracy':>9s} {'errors':>7s}")
+    for r in rows:
+        print(f"  {r['features']:12s} {r['feature_dim']:6d} {r['labels_per_class']:12d} {r['seed']:5d} "
+              f"{100 * r['accuracy']:8.2f}% {r['errors']:7d}")
+    if json_out:
+        write_text_atomic(json_out, json.dumps({"run": str(args.run), "rows": rows}, indent=2) + "\n")
+        print(f"wrote {json_out}")
+
+
 def info(args: argparse.Namespace) -> None:
     from gankit.info import report
 
