@@ -275,9 +275,26 @@ class Model:
         own = self.algo.scores(self.nets, ref, self.device)  # InfoGAN's code accuracy, a VAE's likelihood
         if ppl_n:
             own.update(self.path_length(ppl_n, seed, ref))
+        if "memorization" in result and ref.extractor.name.startswith("classifier"):
+            result["memorization"]["latent_walks"] = self.latent_walks(ref, seed=seed)
         for key, value in own.items():
             (result["protocol"] if key.endswith("_protocol") else result["scores"])[key] = value
         return result, ref, x
+
+    @torch.no_grad()
+    def latent_walks(self, ref, walks: int = 32, steps: int = 32, seed: int = 0) -> dict:
+        """Memorization by latent walks (gankit/metrics/walks.py): the model's own walks
+        (`interpolate`, slerp), their step distances in the domain classifier's features against
+        those of the walks' nearest training images."""
+        from gankit.metrics.memorization import nearest, pixels
+        from gankit.metrics.walks import walk_report
+
+        x = to_uint8(self.interpolate(walks, steps, slerp=True, seed=seed, as_tensor=True))
+        train = ref.train.x
+        _, idx = nearest(pixels(x), pixels(train))
+        fx = ref.extractor(x).features.reshape(walks, steps, -1)
+        fn = ref.extractor(train[idx]).features.reshape(walks, steps, -1)
+        return walk_report(fx, fn, idx.reshape(walks, steps))
 
     def path_length(self, n: int = 2000, seed: int = 0, ref=None) -> dict:
         """Perceptual path length (gankit/metrics/ppl.py) over n latent pairs: {"ppl_z": ...,
