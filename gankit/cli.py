@@ -7,7 +7,7 @@
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
     gankit project RUN IMAGE.png [...] --out DIR [--steps 500] [--label K]
     gankit arithmetic RUN A B C --out FILE.png     (groups like class=7,thick; a - b + c)
-    gankit features RUN [--labels-per-class 10 100 1000] [--baselines]
+    gankit features RUN [--labels-per-class 10 100] [--baselines]
     gankit export RUN [--format onnx|torchscript] [--out FILE] [--checkpoint best|last] [--no-ema]
     gankit report RUN [--out FILE.html]
     gankit info [--seconds 2]
@@ -142,8 +142,9 @@ def _parser() -> argparse.ArgumentParser:
                         "features of the run's dataset, a linear L2-SVM fitted on N labelled training images per "
                         "class, its accuracy on the test split (Radford et al. 2015).")
     fe.add_argument("run", help="run folder")
-    fe.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100, 1000], metavar="N",
-                    help="labelled training images per class (default 10 100 1000)")
+    fe.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100], metavar="N",
+                    help="labelled training images per class (default 10 100; 1000 fits 10,000 feature "
+                    "vectors per extractor and takes many minutes on a few cores)")
     fe.add_argument("--seeds", type=int, nargs="+", default=[0], help="which labelled images (default 0)")
     fe.add_argument("--baselines", action="store_true",
                     help="also raw pixels and a randomly initialised D of the same shape")
