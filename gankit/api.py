@@ -5,6 +5,8 @@
     sevens = m.sample(16, label=7)            # uint8 (16, 28, 28)
     x = m.sample(64, seed=1, as_tensor=True)  # float (64, 1, 28, 28) in [-1, 1]
     walk = m.interpolate(rows=4, steps=8)     # uint8 (4, 8, 28, 28)
+    p = m.project(images)                     # latents whose images match given ones (p.z, p.images)
+    r = m.arithmetic("class=7,thick", "class=7,thin", "class=1,thin")   # latent a - b + c
 
     v = gankit.load("runs/vae-mnist-001")     # models with an encoder (vae, autoencoder) also:
     z = v.encode(images)                      # (N, z_dim); the vae: posterior means
