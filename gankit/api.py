@@ -5,6 +5,8 @@
     sevens = m.sample(16, label=7)            # uint8 (16, 28, 28)
     x = m.sample(64, seed=1, as_tensor=True)  # float (64, 1, 28, 28) in [-1, 1]
     walk = m.interpolate(rows=4, steps=8)     # uint8 (4, 8, 28, 28)
+    p = m.project(images)                     # latents whose images match given ones (p.z, p.images)
+    r = m.arithmetic("class=7,thick", "class=7,thin", "class=1,thin")   # latent a - b + c
 
     v = gankit.load("runs/vae-mnist-001")     # models with an encoder (vae, autoencoder) also:
     z = v.encode(images)                      # (N, z_dim); the vae: posterior means
@@ -132,6 +134,70 @@ class Model:
                        for i in range(0, len(xa), 100)])
         return x if as_tensor else _walks(x, len(xa), steps)
 
+    def project(self, images: Union[np.ndarray, torch.Tensor], steps: int = 500, label: Optional[int] = None,
+                seed: int = 0, data_dir: Optional[str] = None, **options):
+        """Latents whose generated images are closest to `images` (as `encode` takes them), found
+        as the StyleGAN2 projector does (gankit/projection.py): a `projection.Projection` with the
+        latents, the projected images, per-image distances and the progress. options: lr, noise,
+        feature_weight, starts, snapshots."""
+        from gankit.projection import classifier_distance, project
+
+        if self.info.kind != "image":
+            raise UserError("projection takes images; this run was trained on points")
+        if label is not None and not self.conditional:
+            raise UserError("this model is not class-conditional; drop the label")
+        if label is not None and not 0 <= label < self.num_classes:
+            raise UserError(f"label must be in 0..{self.num_classes - 1}")
+        x = self._images(images)
+        distance = None
+        try:
+            from gankit.metrics.features import make_extractor
+
+            ex = make_extractor("classifier", self.cfg.dataset, "image", data_dir or self.cfg.data_dir,
+                                str(self.device), image_size=self.info.shape[-1], channels=self.info.shape[0])
+            distance = classifier_distance(ex.model)
+        except UserError:
+            pass  # no domain classifier for this dataset: pixels alone
+        G = self.nets[self.algo.sampler]
+        was = [p.requires_grad for p in G.parameters()]
+        for p in G.parameters():
+            p.requires_grad_(False)
+        try:
+            gen = lambda z, lab: self.algo.generate(self.nets, z, lab)
+            out = project(gen, self.algo.latents, x, distance, steps, seed=seed,
+                          num_classes=self.num_classes if self.conditional else 0, label=label,
+                          device=self.device, **options)
+        finally:
+            for p, w in zip(G.parameters(), was):
+                p.requires_grad_(w)
+        out.feature_space = "domain classifier" if distance is not None else "none (pixels only)"
+        return out
+
+    def arithmetic(self, a: str, b: str, c: str, k: int = 8, pool: int = 2000, seed: int = 0,
+                   noise: float = 0.25, data_dir: Optional[str] = None):
+        """Latent vector arithmetic a - b + c over groups of samples (gankit/arithmetic.py), each a
+        spec like "class=7,thick" or "slant=left": an `arithmetic.Arithmetic` (its `grid()` is
+        what `gankit arithmetic` writes)."""
+        from gankit.arithmetic import arithmetic
+
+        return arithmetic(self, [a, b, c], k, pool, seed, noise, data_dir)
+
+    def discriminator(self) -> nn.Module:
+        """The run's D (its raw weights: D has no EMA), for models with an unconditional one."""
+        if not self.algo.has_discriminator or "D" not in self.nets:
+            raise UserError(f"model {self.cfg.model} has no discriminator, so it has no D features")
+        if self.conditional:
+            raise UserError(f"model {self.cfg.model}'s D needs class labels; D features take an "
+                            "unconditional D (gan, dcgan, wgan-gp, lsgan, hinge, infogan, ...)")
+        return self.nets["D"]
+
+    def d_features(self, images: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        """D as a feature extractor (Radford 2015; gankit/dfeatures.py): every activation layer,
+        conv maps max-pooled to 4x4, concatenated: float (N, F). images as `encode` takes them."""
+        from gankit.dfeatures import layer_features
+
+        return layer_features(self.discriminator(), self._images(images))
+
     def _needs_encoder(self, what: str) -> None:
         if not self.algo.encodes:
             raise UserError(f"model {self.cfg.model} has no encoder, so it cannot {what}; "
@@ -186,9 +252,10 @@ class Model:
 
 
     def evaluate(self, n: int = 10000, seed: int = 0, extractor: str = "classifier",
-                 data_dir: Optional[str] = None, memorization: bool = True):
+                 data_dir: Optional[str] = None, memorization: bool = True, ppl_n: int = 0):
         """Every score of `gankit eval` for n samples against the test split of the training
-        dataset: (result dict, the metrics.evaluate.Reference, the samples scored)."""
+        dataset: (result dict, the metrics.evaluate.Reference, the samples scored). ppl_n: latent
+        pairs for the perceptual path length (0: not computed)."""
         from gankit.data.base import to_model_range
         from gankit.metrics.evaluate import evaluate as score, reference
 
@@ -209,9 +276,60 @@ class Model:
             result["protocol"]["d_threshold"] = d.pop("d_threshold")
             result["scores"].update(d)
         own = self.algo.scores(self.nets, ref, self.device)  # InfoGAN's code accuracy, a VAE's likelihood
+        if ppl_n:
+            own.update(self.path_length(ppl_n, seed, ref))
+        if "memorization" in result and ref.extractor.name.startswith("classifier"):
+            result["memorization"]["latent_walks"] = self.latent_walks(ref, seed=seed)
         for key, value in own.items():
             (result["protocol"] if key.endswith("_protocol") else result["scores"])[key] = value
         return result, ref, x
+
+    @torch.no_grad()
+    def latent_walks(self, ref, walks: int = 32, steps: int = 32, seed: int = 0) -> dict:
+        """Memorization by latent walks (gankit/metrics/walks.py): the model's own walks
+        (`interpolate`, slerp), their step distances in the domain classifier's features against
+        those of the walks' nearest training images."""
+        from gankit.metrics.memorization import nearest, pixels
+        from gankit.metrics.walks import walk_report
+
+        x = to_uint8(self.interpolate(walks, steps, slerp=True, seed=seed, as_tensor=True))
+        train = ref.train.x
+        _, idx = nearest(pixels(x), pixels(train))
+        fx = ref.extractor(x).features.reshape(walks, steps, -1)
+        fn = ref.extractor(train[idx]).features.reshape(walks, steps, -1)
+        return walk_report(fx, fn, idx.reshape(walks, steps))
+
+    def path_length(self, n: int = 2000, seed: int = 0, ref=None) -> dict:
+        """Perceptual path length (gankit/metrics/ppl.py) over n latent pairs: {"ppl_z": ...,
+        "ppl_z_protocol": ...} (and "ppl_w" for a model with a mapping network). ref: the
+        evaluation's Reference (its domain classifier); loaded when not given."""
+        from gankit.metrics import ppl
+
+        if n < 10:
+            raise UserError("PPL needs at least 10 latent pairs")
+        if ref is None:
+            from gankit.metrics.evaluate import reference
+
+            ref = reference(self.cfg.dataset, self.cfg.data_dir, self.cfg.image_size, self.cfg.channels,
+                            "classifier", str(self.device))
+        points = self.info.kind != "image"
+        features = (lambda x: x.reshape(len(x), -1).float()) if points else ppl.classifier_features(ref.extractor)
+        if features is None:
+            return {"ppl_protocol": "not computed: PPL is measured in the domain classifier's features "
+                                    "(run eval with --extractor classifier)"}
+        spherical = len(self.algo.latent_parts()) == 1  # codes (InfoGAN) are not Gaussian: lerp
+        labels = (lambda m: self.labels(m)) if self.conditional else None
+        gen = lambda z, lab: self.generate(z, lab)
+        out = ppl.path_length(gen, self.algo.latents, features, n, seed, labels, spherical)
+        space = "in z, " + ("slerp" if spherical else "lerp (the latent has codes)")
+        result = {"ppl_z": round(out["ppl"], 4), "ppl_z_protocol": ppl.protocol(n, space, points)}
+        mapping, synthesis = (getattr(self.algo, name, None) for name in ("mapping", "synthesis"))
+        if mapping is not None and synthesis is not None:  # models with a mapping network
+            lat = lambda m, g: mapping(self.nets, self.algo.latents(m, g).to(self.device)).float().cpu()
+            w = ppl.path_length(lambda z, lab: synthesis(self.nets, z.to(self.device), lab).float().cpu(),
+                                lat, features, n, seed, labels, spherical=False)
+            result["ppl_w"] = round(w["ppl"], 4)
+        return result
 
 
 def _walks(x: torch.Tensor, rows: int, steps: int) -> np.ndarray:
@@ -223,7 +341,8 @@ def _walks(x: torch.Tensor, rows: int, steps: int) -> np.ndarray:
 
 def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optional[str] = None,
                  extractor: str = "classifier", data_dir: Optional[str] = None, device: str = "cpu",
-                 seed: int = 0, memorization: bool = True, nearest: Optional[Path] = None) -> dict:
+                 seed: int = 0, memorization: bool = True, nearest: Optional[Path] = None,
+                 ppl_n: int = 0) -> dict:
     """`gankit eval RUN` as a library call: scores the run, writes RUN/eval.json and (with the
     memorization check) the nearest-neighbour grid, RUN/nearest.png unless `nearest` says where.
     Returns the result written."""
@@ -232,7 +351,7 @@ def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optiona
     from gankit.files import write_text_atomic
 
     model = load(run_path, checkpoint, device)
-    result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization)
+    result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization, ppl_n)
     result["protocol"]["run"] = str(run_path)
     save_nearest(result, x, ref, nearest or Path(run_path) / "nearest.png")
     write_text_atomic(Path(run_path) / "eval.json", json.dumps(result, indent=2) + "\n")

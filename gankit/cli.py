@@ -5,6 +5,9 @@
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
     gankit eval RUN [--n 10000] [--json FILE]  |  gankit eval --samples FILE.npz --dataset NAME
+    gankit project RUN IMAGE.png [...] --out DIR [--steps 500] [--label K]
+    gankit arithmetic RUN A B C --out FILE.png     (groups like class=7,thick; a - b + c)
+    gankit features RUN [--labels-per-class 10 100] [--baselines]
     gankit export RUN [--format onnx|torchscript] [--out FILE] [--checkpoint best|last] [--no-ema]
     gankit report RUN [--out FILE.html]
     gankit info [--seconds 2]
@@ -98,8 +101,60 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write the full result to this .json file")
     e.add_argument("--nearest", help="PNG of the samples closest to a training image and those images")
     e.add_argument("--no-memorization", action="store_true", help="skip the nearest-neighbour search")
+    e.add_argument("--ppl-n", type=int, default=2000, metavar="N",
+                   help="latent pairs for the perceptual path length of a run (default 2000; 0 skips it)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
+
+    pj = sub.add_parser("project", help="find the latents whose generated images match given images",
+                        description="Project images into a run's generator (the StyleGAN2 projector's recipe, "
+                        "pixel + domain-classifier loss): OUT/projected.png, OUT/latents.npz, OUT/progress.png.")
+    pj.add_argument("run", help="run folder")
+    pj.add_argument("images", nargs="+", help="image files of the run's size (grey for grey runs)")
+    pj.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    pj.add_argument("--steps", type=int, default=500, help="optimizer steps (default 500)")
+    pj.add_argument("--label", type=int, help="conditional models: the class to project at (default: the best)")
+    pj.add_argument("--feature-weight", type=float, default=1.0,
+                    help="weight of the classifier-feature distance beside the pixel MSE (default 1)")
+    pj.add_argument("--starts", type=int, default=16, help="drawn latents tried beside the mean latent (default 16)")
+    pj.add_argument("--seed", type=int, default=0)
+    pj.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    pj.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
+    pj.add_argument("--device", default="cpu")
+
+    ar = sub.add_parser("arithmetic", help="latent vector arithmetic a - b + c over groups of samples",
+                        description="Mean latents of three groups of generated samples, chosen by the domain "
+                        "classifier's class and/or an attribute (thick, thin, slant=left, slant=right), combined as "
+                        "a - b + c and generated: a PNG of four rows (the groups with their mean-latent image last, "
+                        "then the result and its variations).")
+    ar.add_argument("run", help="run folder")
+    ar.add_argument("a", help="first group, e.g. class=7,thick")
+    ar.add_argument("b", help="group subtracted, e.g. class=7,thin")
+    ar.add_argument("c", help="group added, e.g. class=1,thin")
+    ar.add_argument("--out", required=True, help="output .png")
+    ar.add_argument("--k", type=int, default=8, help="samples averaged per group (default 8)")
+    ar.add_argument("--pool", type=int, default=2000, help="samples drawn to choose the groups from (default 2000)")
+    ar.add_argument("--noise", type=float, default=0.25, help="uniform noise on the result's variations (default 0.25)")
+    ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    ar.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
+    ar.add_argument("--device", default="cpu")
+
+    fe = sub.add_parser("features", help="D as a feature extractor: a linear classifier with few labels",
+                        description="Every layer of the run's discriminator (conv maps max-pooled to 4x4) as "
+                        "features of the run's dataset, a linear L2-SVM fitted on N labelled training images per "
+                        "class, its accuracy on the test split (Radford et al. 2015).")
+    fe.add_argument("run", help="run folder")
+    fe.add_argument("--labels-per-class", type=int, nargs="+", default=[10, 100], metavar="N",
+                    help="labelled training images per class (default 10 100; 1000 fits 10,000 feature "
+                    "vectors per extractor and takes many minutes on a few cores)")
+    fe.add_argument("--seeds", type=int, nargs="+", default=[0], help="which labelled images (default 0)")
+    fe.add_argument("--baselines", action="store_true",
+                    help="also raw pixels and a randomly initialised D of the same shape")
+    fe.add_argument("--json", help="also write the rows to this .json file")
+    fe.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
+    fe.add_argument("--data-dir", help="folder holding the dataset's files (default: the run's)")
+    fe.add_argument("--device", default="cpu")
 
     x = sub.add_parser("export", help="write the generator as ONNX or TorchScript for use outside gankit",
                        description="Write the run's generator (latents [+ labels] -> images in [-1, 1], or points) as "

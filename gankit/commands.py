@@ -346,6 +346,114 @@ def _interpolate_real(args: argparse.Namespace, model, out: Path) -> None:
           f"(the images at both ends) to {out}")
 
 
+def project(args: argparse.Namespace) -> None:
+    """`gankit project RUN IMAGE... --out DIR`: latents, projected images and the progress strip."""
+    import torch
+
+    from gankit.api import load
+    from gankit.data.base import to_uint8
+    from gankit.files import atomic_path
+    from gankit.projection import read_image
+    from gankit.viz import save_grid
+
+    if args.steps < 1 or args.starts < 0 or args.feature_weight < 0:
+        raise UserError("--steps must be at least 1, --starts and --feature-weight at least 0")
+    _in_range("--steps", args.steps, 1, 100_000, "each step runs G and the classifier forward and back")
+    _in_range("--starts", args.starts, 0, 10_000, "every start is drawn and scored before the optimisation")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder")
+    model = load(args.run, args.checkpoint, args.device)
+    if model.info.kind != "image":
+        raise UserError("projection takes images; this run was trained on points")
+    target = torch.stack([read_image(f, tuple(model.info.shape)) for f in args.images])
+    p = model.project(target, args.steps, args.label, args.seed, args.data_dir,
+                      feature_weight=args.feature_weight, starts=args.starts)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {out} ({e.strerror})") from None
+    save_grid(to_uint8(p.images), out / "projected.png", nrow=min(8, len(p.images)))
+    strip = torch.cat([target[:, None], p.progress.transpose(0, 1)], 1)  # (N, 1 + S, C, H, W)
+    save_grid(to_uint8(strip.flatten(0, 1)), out / "progress.png", nrow=strip.shape[1])
+    arrays = {"z": p.z.numpy(), "pixel_mse": p.pixel.numpy(), "feature_distance": p.feature.numpy(),
+              "loss": p.loss.numpy(), "history": p.history.numpy(), "files": np.array([str(f) for f in args.images])}
+    if p.labels is not None:
+        arrays["labels"] = p.labels.numpy()
+    with atomic_path(out / "latents.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    for f, px, ft in zip(args.images, p.pixel.tolist(), p.feature.tolist()):
+        print(f"{f}: pixel MSE {px:.4f}, feature distance {ft:.4f}")
+    print(f"wrote {out / 'projected.png'}, {out / 'latents.npz'} and {out / 'progress.png'} (each row: the "
+          f"target, then G(z) over {args.steps} steps; features: {p.feature_space})")
+
+
+def arithmetic(args: argparse.Namespace) -> None:
+    """`gankit arithmetic RUN A B C --out FILE.png`: a - b + c over groups of samples."""
+    from gankit.api import load
+    from gankit.data.base import to_uint8
+    from gankit.viz import save_grid
+
+    out = _check_writable_file(args.out, ".png")
+    if args.k < 1 or args.pool < args.k or args.noise < 0:
+        raise UserError("--k must be at least 1, --pool at least --k and --noise at least 0")
+    _in_range("--k", args.k, 1, 1000, "the picture has k + 1 images per row")
+    _in_range("--pool", args.pool, 1, 1_000_000, "the pool is drawn and classified in memory")
+    model = load(args.run, args.checkpoint, args.device)
+    r = model.arithmetic(args.a, args.b, args.c, args.k, args.pool, args.seed, args.noise, args.data_dir)
+    save_grid(to_uint8(r.grid()), out, nrow=args.k + 1)
+    print(f"wrote {out}: rows {args.a!r}, {args.b!r}, {args.c!r} ({args.k} samples each, the image of their "
+          f"mean latent last), then {args.a!r} - {args.b!r} + {args.c!r} and {args.k - 1} variations")
+
+
+def features(args: argparse.Namespace) -> None:
+    """`gankit features RUN`: D's features + a linear classifier with N labels per class."""
+    import json
+
+    import torch
+
+    from gankit.api import load
+    from gankit.data.base import to_model_range
+    from gankit.dfeatures import evaluate as score, layer_features, pixels
+    from gankit.files import write_text_atomic
+
+    json_out = _check_writable_file(args.json, ".json") if args.json else None
+    if min(args.labels_per_class) < 1:
+        raise UserError("--labels-per-class takes positive numbers")
+    _in_range("--labels-per-class", max(args.labels_per_class), 1, 100_000, "labels per class of the training set")
+    model = load(args.run, args.checkpoint, args.device)
+    D = model.discriminator()
+    cfg = model.cfg
+    if model.info.kind != "image" or model.info.num_classes < 2:
+        raise UserError(f"D features are scored on a labelled image dataset; {cfg.dataset} is not one")
+    train, test = _data(cfg, "train", args.data_dir), _data(cfg, "test", args.data_dir)
+    if train.labels is None or test.labels is None:
+        raise UserError(f"{cfg.dataset} has no labels to fit or score a classifier with")
+    tx, vx = to_model_range(train.x), to_model_range(test.x)
+    extractors = {"D features": lambda x: layer_features(D, x)}
+    if args.baselines:
+        from gankit.algorithms import build
+
+        torch.manual_seed(cfg.seed)
+        rand = build(cfg, model.info).networks["D"].to(model.device)
+        extractors["random D"] = lambda x: layer_features(rand, x)
+        extractors["pixels"] = pixels
+    rows = []
+    for name, fn in extractors.items():
+        for r in score(fn, tx, train.labels, vx, test.labels, args.labels_per_class, args.seeds):
+            rows.append({"features": name, **r})
+    print(f"{cfg.model} on {cfg.dataset}, step {model.meta.get('step')}: linear L2-SVM on standardized features, "
+          f"test accuracy on {len(test)} images")
+    print(f"  {'features':12s} {'dim':>6s} {'labels/class':>12s} {'seed':>5s} {'accuracy':>9s} {'errors':>7s}")
+    for r in rows:
+        print(f"  {r['features']:12s} {r['feature_dim']:6d} {r['labels_per_class']:12d} {r['seed']:5d} "
+              f"{100 * r['accuracy']:8.2f}% {r['errors']:7d}")
+    if json_out:
+        write_text_atomic(json_out, json.dumps({"run": str(args.run), "rows": rows}, indent=2) + "\n")
+        print(f"wrote {json_out}")
+
+
 def info(args: argparse.Namespace) -> None:
     from gankit.info import report
 
@@ -422,8 +530,10 @@ def evaluate(args: argparse.Namespace) -> None:
         if args.n < 10:
             raise UserError("--n must be at least 10")
         _in_range("--n", args.n, 10, 100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored")
+        if args.ppl_n != 0:
+            _in_range("--ppl-n", args.ppl_n, 10, 100_000, "0 skips PPL; each pair is drawn twice and scored")
         result = evaluate_run(args.run, args.n, args.checkpoint, args.extractor, args.data_dir,
-                              args.device, args.seed, not args.no_memorization, nearest)
+                              args.device, args.seed, not args.no_memorization, nearest, args.ppl_n)
     print(format_table(result))
     if args.run:
         shown = result.get("memorization", {}).get("pairs_png")

@@ -283,3 +283,29 @@ def plot_eval(rows: Sequence[dict], path: PathLike, title: str = "") -> bool:
     fig.tight_layout()
     _save_figure(fig, path)
     return True
+
+
+def plot_optimal_d(panels: list[dict], path: PathLike, title: str = "") -> None:
+    """Goodfellow et al. 2014, Fig. 1: for each panel (`gankit.metrics.optimal_d.curves` plus its
+    `step`), p_data (black dots), p_g (green), D (blue dashes) and D* = p_data / (p_data + p_g)
+    (red) against x; densities on the left axis, D and D* on the right (0..1)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, p in zip(axes[0], panels):
+        ax.plot(p["x"], p["p_data"], ":", c="k", lw=2, label="p_data")
+        ax.plot(p["x"], p["p_g"], "-", c="tab:green", lw=1.5, label="p_g (KDE)")
+        ax.set_xlabel("x")
+        ax2 = ax.twinx()
+        ax2.plot(p["x"], p["d_star"], "-", c="tab:red", lw=1, label="D* = p_data/(p_data+p_g)")
+        if "d" in p:
+            ax2.plot(p["x"], p["d"], "--", c="tab:blue", lw=1.5, label="D(x)")
+        ax2.set_ylim(-0.02, 1.02)
+        gap = f", gap {p['gap']:.3f}" if "gap" in p else ""
+        ax.set_title(f"step {p['step']}{gap}", fontsize=9)
+    h1, l1 = axes[0][0].get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _save_figure(fig, path)

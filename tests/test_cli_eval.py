@@ -39,12 +39,15 @@ def test_eval_of_a_run_prints_the_table_and_writes_json(eval_run, tmp_path, caps
     out = tmp_path / "e.json"
     run_cli("eval", eval_run, "--n", "300", "--json", out)
     text = capsys.readouterr().out
-    for word in ("FID", "KID", "precision", "coverage", "label accuracy", "D accuracy on real", "floor"):
+    for word in ("FID", "KID", "precision", "coverage", "label accuracy", "D accuracy on real", "floor",
+                 "perceptual path length, z", "latent walks"):
         assert word in text
     result = json.loads(out.read_text())
     assert result["protocol"]["checkpoint"] == "best" and result["protocol"]["n_samples"] == 300
     assert 0 <= result["scores"]["d_acc_real"] <= 1 and 0 <= result["scores"]["d_acc_fake"] <= 1
     assert (eval_run / "eval.json").is_file() and (eval_run / "nearest.png").is_file()
+    assert result["memorization"]["latent_walks"]["jump_ratio_median"] >= 1
+    assert result["scores"]["ppl_z"] > 0 and "epsilon 0.0001" in result["protocol"]["ppl_z_protocol"]
 
 
 def test_eval_of_a_samples_file(eval_run, tmp_path, capsys):

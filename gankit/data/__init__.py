@@ -4,7 +4,7 @@ from gankit.data.base import DataSpec, Dataset, to_model_range, to_uint8
 from gankit.data.registry import DATASETS
 
 # Importing the loader modules registers them.
-from gankit.data import digits, folder, idx_sets, stacked, toy2d  # noqa: E402,F401
+from gankit.data import digits, folder, idx_sets, stacked, toy1d, toy2d  # noqa: E402,F401
 
 
 def load_dataset(name: str, spec: DataSpec | None = None) -> Dataset:

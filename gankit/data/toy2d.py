@@ -24,7 +24,12 @@ _STD = {"ring8": 0.01, "grid25": 0.05}
 
 
 def mode_centres(name: str) -> torch.Tensor:
-    """The mode centres of `name`: float32 (K, 2); K = 8 for ring8, 25 for grid25."""
+    """The mode centres of `name`: float32 (K, 2); K = 8 for ring8, 25 for grid25 (the 1-D
+    mixtures of toy1d: (K, 1))."""
+    from gankit.data import toy1d
+
+    if name in toy1d.MIXTURES:
+        return toy1d.mode_centres(name)
     if name == "ring8":
         angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
         return torch.stack([angles.cos(), angles.sin()], dim=1).float()
@@ -37,6 +42,10 @@ def mode_centres(name: str) -> torch.Tensor:
 
 def mode_std(name: str) -> float:
     """The standard deviation of each mode of `name` (the same in both coordinates)."""
+    from gankit.data import toy1d
+
+    if name in toy1d.MIXTURES:
+        return toy1d.mode_std(name)
     if name not in _STD:
         raise UserError(f"unknown 2-D mixture {name!r}; use ring8 or grid25")
     return _STD[name]

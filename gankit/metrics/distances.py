@@ -29,7 +29,7 @@ def mean_cov(x: Array) -> tuple[np.ndarray, np.ndarray]:
     x = as_f64(x)
     if len(x) < 2:
         raise ValueError("need at least 2 feature vectors for a covariance")
-    return x.mean(axis=0), np.cov(x, rowvar=False)
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))  # (1, 1) for 1-D points
 
 
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:

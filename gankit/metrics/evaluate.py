@@ -43,6 +43,8 @@ METRICS = {
     "nll_iwae": ("-log p(x), IWAE (nats)", "lower"),
     "nll_elbo": ("-ELBO (nats)", "lower"),
     "recon_mse": ("reconstruction MSE", "lower"),
+    "ppl_z": ("perceptual path length, z", "lower"),
+    "ppl_w": ("perceptual path length, w", "lower"),
 }
 
 
@@ -260,4 +262,10 @@ def format_table(result: dict) -> str:
             lines.append(f"  nearest-training distance, {space:7s}: median {c['samples']['q50']:.4f} "
                          f"(test {c['test']['q50']:.4f}), near-copies {100 * c['near_copy_share']:.2f}% "
                          f"(test 1% by construction)")
+        w = m.get("latent_walks")
+        if w:
+            lines.append(f"  latent walks ({w['walks']} x {w['steps']} images): jump ratio (largest step / mean step, "
+                         f"features) median {w['jump_ratio_median']:.2f}, 90th pct {w['jump_ratio_q90']:.2f}; "
+                         f"replaying the nearest training images {w['replay_jump_ratio_median']:.2f}; "
+                         f"{w['distinct_nearest_mean']:.1f} distinct nearest training images a walk")
     return "\n".join(lines)

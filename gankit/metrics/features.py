@@ -94,7 +94,7 @@ class ClassifierExtractor(Extractor):
 
 class PointsExtractor(Extractor):
     def __init__(self):
-        super().__init__(name="points", info={"extractor": "identity (2-D points)", "resize": "none"})
+        super().__init__(name="points", info={"extractor": "identity (the points themselves)", "resize": "none"})
 
     def __call__(self, x: torch.Tensor) -> Embedding:
         return Embedding(x.float())

@@ -46,6 +46,9 @@ def save_snapshot(trainer, path: Path) -> bool:
         return False
     nets = trainer.sampling_nets()
     with eval_mode(nets[algo.sampler]):
+        if info.kind == "points" and list(info.shape) == [1]:  # 1-D data: D against the optimal D
+            save_optimal_d(trainer, nets, path)
+            return True
         if info.kind == "points":
             n = 2000
             z = algo.latents(n, torch.Generator().manual_seed(cfg.seed + 7919))
@@ -70,3 +73,47 @@ def save_figures(trainer) -> None:
         paths = trainer.algo.figures(nets, real.float(), trainer.run.path)
     for p in paths:
         trainer.run.log(f"wrote {p}")
+
+
+OPTIMAL_D_PANELS = 4
+
+
+def save_optimal_d(trainer, nets, path: Path) -> None:
+    """1-D data: the snapshot at `path` is D(x) beside D*(x) = p_data / (p_data + p_g) (p_g a KDE of
+    20,000 samples); each snapshot's curves are appended to RUN/optimal_d.jsonl, and RUN/optimal_d.png
+    shows up to four of them from the start to now (Goodfellow et al. 2014, Fig. 1)."""
+    import json
+
+    from gankit.data import toy1d
+    from gankit.metrics.optimal_d import curves
+    from gankit.viz import plot_optimal_d
+
+    algo, cfg = trainer.algo, trainer.cfg
+    if cfg.dataset not in toy1d.MIXTURES:
+        return
+    g = torch.Generator().manual_seed(cfg.seed + 7919)
+    fake = algo.generate(nets, algo.latents(20000, g).to(trainer.device), None).float().cpu()
+    D = algo.networks.get("D")
+    d_of = None
+    if D is not None and not algo.conditional and cfg.loss in ("nonsaturating", "minimax", "least-squares"):
+        prob = cfg.loss != "least-squares"  # least squares (targets 1, 0) has the same D* unsquashed
+
+        def d_of(x):
+            was = D.training
+            D.eval()
+            out = D(x.to(trainer.device)).float().cpu()
+            D.train(was)
+            return torch.sigmoid(out) if prob else out
+    row = {"step": trainer.step, **curves(lambda x: toy1d.density(cfg.dataset, x), fake, d_of, trainer.data.x[:20000])}
+    log = trainer.run.path / "optimal_d.jsonl"
+    with open(log, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    rows = {}
+    for line in log.read_text().splitlines():
+        r = json.loads(line)
+        rows[r["step"]] = r  # a resumed run's rows replace those of the same step
+    ordered = [rows[k] for k in sorted(rows) if k <= trainer.step]
+    pick = sorted({round(i * (len(ordered) - 1) / max(1, OPTIMAL_D_PANELS - 1)) for i in range(OPTIMAL_D_PANELS)})
+    what = f"{cfg.model} on {cfg.dataset}" + ("" if d_of else f" ({cfg.loss}: D is not a probability, D* alone)")
+    plot_optimal_d([row], path, title=what)
+    plot_optimal_d([ordered[i] for i in pick], trainer.run.path / "optimal_d.png", title=what)
