@@ -161,3 +161,16 @@ class MinibatchDiscrimination(nn.Module):
         dist = torch.cdist(m, m, p=1)  # (kernels, N, N) L1 distances
         o = (torch.exp(-dist).sum(2) - 1.0).transpose(0, 1)  # without each sample's own term, exp(0) = 1
         return torch.cat([x, o.to(x.dtype)], dim=1)
+
+
+def minibatch_layers(width: int, mbstd: int, mbstd_group: int, mbdisc: int) -> tuple[list[nn.Module], int]:
+    """The minibatch-statistics layers of a flat discriminator before its last layer (the minibatch
+    std, then minibatch discrimination, each where asked for), and the width they leave."""
+    layers: list[nn.Module] = []
+    if mbstd:
+        layers.append(MinibatchStd(mbstd_group, mbstd))
+        width += mbstd
+    if mbdisc:
+        layers.append(MinibatchDiscrimination(width, mbdisc))
+        width += mbdisc
+    return layers, width

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import MinibatchDiscrimination, MinibatchStd, one_hot
+from gankit.models.base import minibatch_layers, one_hot
 
 
 class Maxout(nn.Module):
@@ -49,12 +49,8 @@ class MaxoutDiscriminator(nn.Module):
             width, drop = h, dropout
         if drop:
             layers.append(nn.Dropout(drop))
-        if mbstd:
-            layers.append(MinibatchStd(mbstd_group, mbstd))
-            width += mbstd
-        if mbdisc:
-            layers.append(MinibatchDiscrimination(width, mbdisc))
-            width += mbdisc
+        tail, width = minibatch_layers(width, mbstd, mbstd_group, mbdisc)
+        layers += tail
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
 

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import MinibatchDiscrimination, MinibatchStd, one_hot
+from gankit.models.base import minibatch_layers, one_hot
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
 
@@ -78,12 +78,8 @@ class MLPDiscriminator(nn.Module):
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = h
-        if mbstd:
-            layers.append(MinibatchStd(mbstd_group, mbstd))
-            width += mbstd
-        if mbdisc:
-            layers.append(MinibatchDiscrimination(width, mbdisc))
-            width += mbdisc
+        tail, width = minibatch_layers(width, mbstd, mbstd_group, mbdisc)
+        layers += tail
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
         self.embed = nn.Embedding(num_classes, width) if num_classes and not self.concat else None
