@@ -30,6 +30,10 @@ def _in_range(flag: str, value: int, low: int, high: int, why: str) -> None:
         raise UserError(f"{flag} must be in {low}..{high:,}, got {value:,}: {why}")
 
 
+def _eval_n(n: int) -> None:
+    _in_range("--n", n, 10, 100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored")
+
+
 def _seed(args: argparse.Namespace) -> None:
     from gankit.config import SEED_MAX
 
@@ -67,11 +71,10 @@ def train(args: argparse.Namespace) -> None:
     def create():
         evaluator = _evaluator(cfg)
         _check_space(out)
-        return evaluator, RunFolder.create(out, cfg, data.info())
+        return evaluator, RunFolder.create(out, cfg, data.info(), {"preset": _preset_notes(spec, cfg)})
     try:
         # under torchrun rank 0 creates the folder (and holds its lock); the others wait for it
         evaluator, run = distributed.on_rank0_at_setup(dist, create) or (None, RunFolder(out))
-        distributed.on_rank0(dist, run.write_notes, {"preset": _preset_notes(spec, cfg)})
         trainer = Trainer(cfg, data, run, spec, evaluator, dist)
         _announce(trainer, f"training {cfg.model} on {cfg.dataset} ({len(data)} images) into {out}")
         _train(trainer)
@@ -307,8 +310,6 @@ def interpolate(args: argparse.Namespace) -> None:
     from gankit.viz import save_grid
 
     out = _check_writable_file(args.out, ".png")
-    if args.steps < 2 or args.rows < 1:
-        raise UserError("--steps must be at least 2 and --rows at least 1")
     _in_range("--steps", args.steps, 2, 1000, "a row of the picture has one image per step")
     _in_range("--rows", args.rows, 1, 1000, "the picture has one row per walk")
     _seed(args)
@@ -356,10 +357,10 @@ def project(args: argparse.Namespace) -> None:
     from gankit.projection import read_image
     from gankit.viz import save_grid
 
-    if args.steps < 1 or args.starts < 0 or args.feature_weight < 0:
-        raise UserError("--steps must be at least 1, --starts and --feature-weight at least 0")
     _in_range("--steps", args.steps, 1, 100_000, "each step runs G and the classifier forward and back")
     _in_range("--starts", args.starts, 0, 10_000, "every start is drawn and scored before the optimisation")
+    if args.feature_weight < 0:
+        raise UserError("--feature-weight must be at least 0")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
@@ -396,10 +397,10 @@ def arithmetic(args: argparse.Namespace) -> None:
     from gankit.viz import save_grid
 
     out = _check_writable_file(args.out, ".png")
-    if args.k < 1 or args.pool < args.k or args.noise < 0:
-        raise UserError("--k must be at least 1, --pool at least --k and --noise at least 0")
     _in_range("--k", args.k, 1, 1000, "the picture has k + 1 images per row")
     _in_range("--pool", args.pool, 1, 1_000_000, "the pool is drawn and classified in memory")
+    if args.pool < args.k or args.noise < 0:
+        raise UserError("--pool must be at least --k and --noise at least 0")
     model = load(args.run, args.checkpoint, args.device)
     r = model.arithmetic(args.a, args.b, args.c, args.k, args.pool, args.seed, args.noise, args.data_dir)
     save_grid(to_uint8(r.grid()), out, nrow=args.k + 1)
@@ -527,9 +528,7 @@ def evaluate(args: argparse.Namespace) -> None:
 
         if args.dataset:
             raise UserError("a run is evaluated on the dataset it was trained on; drop --dataset")
-        if args.n < 10:
-            raise UserError("--n must be at least 10")
-        _in_range("--n", args.n, 10, 100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored")
+        _eval_n(args.n)
         if args.ppl_n != 0:
             _in_range("--ppl-n", args.ppl_n, 10, 100_000, "0 skips PPL; each pair is drawn twice and scored")
         result = evaluate_run(args.run, args.n, args.checkpoint, args.extractor, args.data_dir,
@@ -568,7 +567,7 @@ def report(args: argparse.Namespace) -> None:
     from gankit.runs import RunFolder
 
     run = RunFolder.open(args.run)
-    _in_range("--n", args.n, 10, 100_000, "FID's usual 50,000 samples are plenty, and each is drawn and scored")
+    _eval_n(args.n)
     out = _check_writable_file(args.out, ".html") if args.out else run.path / "report.html"
     eval_json = run.path / "eval.json"
     if not eval_json.is_file() and not args.no_eval:

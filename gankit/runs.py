@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from gankit import __version__
 from gankit.bounded import json_depth, loads_json, read_text, shown
@@ -58,8 +58,10 @@ class RunFolder:
 
     # --- creation and opening
     @classmethod
-    def create(cls, path: str | Path, cfg: TrainConfig, data: DataInfo) -> "RunFolder":
-        """A new run folder with its config.json; refuses to reuse a folder that has contents.
+    def create(cls, path: str | Path, cfg: TrainConfig, data: DataInfo,
+               notes: Optional[dict[str, Any]] = None) -> "RunFolder":
+        """A new run folder with its config.json (and `notes`, top-level sections beside the
+        config: the preset a run used); refuses to reuse a folder that has contents.
 
         The folder is made under a temporary name beside it (".NAME.<pid>.<random>.tmp"), gets
         its lock, subfolders and config.json there, and is renamed into place: a kill at any
@@ -82,7 +84,7 @@ class RunFolder:
             raise UserError(f"cannot create run folder {run.path}: {e.strerror or e}; choose another --out") from None
         try:
             tmp.lock()
-            tmp.write_config(cfg, data)
+            tmp.write_config(cfg, data, notes)
             if run.path.is_dir():  # what an earlier gankit's creation left when it was killed
                 for p in run.path.iterdir():
                     p.rmdir() if p.is_dir() else p.unlink()
@@ -152,16 +154,10 @@ class RunFolder:
         for folder in (self.path, self.checkpoint_dir, self.samples_dir):
             remove_temps(folder)
 
-    def write_config(self, cfg: TrainConfig, data: DataInfo) -> None:
+    def write_config(self, cfg: TrainConfig, data: DataInfo, notes: Optional[dict[str, Any]] = None) -> None:
+        """config.json; notes: top-level sections beside the config (None: keep the file's own)."""
         body = {"config": cfg.to_dict(), "data": data.__dict__, "gankit_version": __version__}
-        body.update(self._notes())  # what write_notes added (the preset) stays
-        write_text_atomic(self.config_path, json.dumps(body, indent=2) + "\n")
-
-    def write_notes(self, notes: dict[str, Any]) -> None:
-        """Add top-level sections to config.json beside the config (the preset a run used and what
-        gankit's defaults change on top of the paper's); a later write_config keeps them."""
-        body = json.loads(self.config_path.read_text())
-        body.update(notes)
+        body.update(self._notes() if notes is None else notes)
         write_text_atomic(self.config_path, json.dumps(body, indent=2) + "\n")
 
     def _notes(self) -> dict[str, Any]:

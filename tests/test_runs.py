@@ -55,7 +55,7 @@ def test_unwritable_logs_are_user_errors(tmp_path):
 
 
 def test_a_creation_cut_short_leaves_no_folder(tmp_path, monkeypatch):
-    def killed(self, cfg, data):
+    def killed(self, cfg, data, notes=None):
         raise KeyboardInterrupt  # as if the process died before config.json was written
     monkeypatch.setattr(RunFolder, "write_config", killed)
     with pytest.raises(KeyboardInterrupt):

@@ -27,6 +27,13 @@ def one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
     return F.one_hot(labels, num_classes).to(dtype)
 
 
+def label_embedding(embed: nn.Module, labels: Tensor, pack: int = 1) -> Tensor:
+    """A projection discriminator's label embeddings (Miyato and Koyama 2018), one per judged
+    input: (N / pack, F), a pack's the mean of its members' (PacGAN with self-conditioning)."""
+    e = embed(labels)
+    return e.reshape(len(e) // pack, pack, -1).mean(1) if pack > 1 else e
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
     """N(0, 0.02) weights for conv/linear layers, N(1, 0.02) for norm scales (Radford et al. 2015)."""
     for m in module.modules():

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.errors import UserError
-from gankit.models.base import MinibatchDiscrimination, MinibatchStd, init_dcgan_weights, one_hot
+from gankit.models.base import MinibatchDiscrimination, MinibatchStd, init_dcgan_weights, one_hot, label_embedding
 
 
 def upsampling_plan(size: int) -> tuple[int, int]:
@@ -136,8 +136,5 @@ class DCGANDiscriminator(nn.Module):
         h = self.net(x)
         out = self.fc(h).squeeze(1)
         if self.embed is not None:
-            e = self.embed(labels)
-            if self.pack > 1:  # one projection per pack: the mean of its members' embeddings
-                e = e.reshape(len(h), self.pack, -1).mean(1)
-            out = out + (e * h).sum(1)
+            out = out + (label_embedding(self.embed, labels, self.pack) * h).sum(1)
         return out

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import minibatch_layers, one_hot
+from gankit.models.base import minibatch_layers, one_hot, label_embedding
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
 
@@ -92,7 +92,5 @@ class MLPDiscriminator(nn.Module):
         if self.embed is None:
             return self.net(h).squeeze(1)
         feats = self.net[:-1](h)
-        e = self.embed(labels)
-        if self.pack > 1:  # one projection per pack: the mean of its members' embeddings
-            e = e.reshape(len(feats), self.pack, -1).mean(1)
+        e = label_embedding(self.embed, labels, self.pack)
         return self.net[-1](feats).squeeze(1) + (e.to(feats.dtype) * feats).sum(1)

@@ -86,6 +86,7 @@ def save_optimal_d(trainer, nets, path: Path) -> None:
 
     from gankit.data import toy1d
     from gankit.metrics.optimal_d import curves
+    from gankit.sampling import eval_mode
     from gankit.viz import plot_optimal_d
 
     algo, cfg = trainer.algo, trainer.cfg
@@ -99,10 +100,8 @@ def save_optimal_d(trainer, nets, path: Path) -> None:
         prob = cfg.loss != "least-squares"  # least squares (targets 1, 0) has the same D* unsquashed
 
         def d_of(x):
-            was = D.training
-            D.eval()
-            out = D(x.to(trainer.device)).float().cpu()
-            D.train(was)
+            with eval_mode(D):
+                out = D(x.to(trainer.device)).float().cpu()
             return torch.sigmoid(out) if prob else out
     row = {"step": trainer.step, **curves(lambda x: toy1d.density(cfg.dataset, x), fake, d_of, trainer.data.x[:20000])}
     log = trainer.run.path / "optimal_d.jsonl"
