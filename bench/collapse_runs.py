@@ -1,12 +1,22 @@
 """Shared by bench/mixtures.py and bench/stacked_mnist.py: one training run of a model with a
-remedy's config keys, in a temporary run folder, and samples from its (EMA) generator; and the
-mean +- sd columns of the tables."""
+remedy's config keys, in a temporary run folder, and samples from its (EMA) generator; the
+results file that keeps each run's scores; and the mean +- sd columns of the tables.
+
+Results file (--results, JSON lines): one line per finished run, keyed by everything that decides
+it (the dataset, the run's whole resolved config but its machine keys, the samples drawn, EMA or
+not). A bench skips runs already in the file and prints its tables from the file, so a table grows
+seed by seed over sessions, and `--shard i/n` lets n processes fill one file side by side. A change
+of a model's defaults changes its config, so older lines no longer match and the runs are redone."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
+import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,9 +29,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gankit.algorithms import MODELS  # noqa: E402
 from gankit.config import build_config  # noqa: E402
+from gankit.device import resolve_precision  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 from gankit.sampling import draw, eval_mode  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
+
+
+MACHINE_KEYS = ("out", "threads", "device")  # not in a run's identity (the resolved precision is)
+
+
+def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: int, seed: int, threads: int = 1,
+               device: str = "cpu", out: str = "run"):
+    """The TrainConfig `gankit train MODEL --preset P --set k=v` would build for one bench run."""
+    spec = MODELS.get(model)
+    keys = [f"{k}={v}" for k, v in sets.items()]
+    keys += [f"max_steps={steps}", f"seed={seed}", f"threads={threads}", f"device={device}",
+             "checkpoint_every=1000000000", "checkpoint_minutes=0", f"log_every={max(1, min(100, steps))}",
+             "sample_every=1000000"]
+    cfg = build_config(model, spec.defaults, None, keys, {"dataset": data.name, "out": out, "preset": preset},
+                       spec.dataset_defaults, spec.algorithm.Options, spec.paper)
+    if cfg.image_size is None and data.kind == "image":
+        cfg.image_size = data.shape[-1]
+    return cfg
 
 
 def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps: int, seed: int,
@@ -31,18 +60,11 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
     `preset`, then `sets` over them (as `gankit train MODEL --preset P --set k=v` would), and draw
     n_samples samples (model range) with latents from `seed`, from G's EMA copy where the run keeps
     one (ema=False: G's own weights, as the papers sample). Returns (samples, facts: seconds,
-    s_per_epoch, the config's remedy keys)."""
+    s_per_epoch, batch size, steps)."""
     spec = MODELS.get(model)
-    keys = [f"{k}={v}" for k, v in sets.items()]
-    keys += [f"max_steps={steps}", f"seed={seed}", f"threads={threads}", f"device={device}",
-             "checkpoint_every=1000000000", "checkpoint_minutes=0", f"log_every={max(1, min(100, steps))}",
-             "sample_every=1000000"]
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
         out = Path(tmp) / "run"
-        cfg = build_config(model, spec.defaults, None, keys, {"dataset": data.name, "out": str(out),
-                           "preset": preset}, spec.dataset_defaults, spec.algorithm.Options, spec.paper)
-        if cfg.image_size is None and data.kind == "image":
-            cfg.image_size = data.shape[-1]
+        cfg = run_config(model, data, preset, sets, steps, seed, threads, device, str(out))
         t0 = time.perf_counter()
         trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), spec)
         with contextlib.redirect_stdout(io.StringIO()):  # the progress lines; the table is the output
@@ -56,6 +78,62 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
     facts = {"seconds": seconds, "s_per_epoch": rows[-1]["s_per_epoch"] if rows else math.nan,
              "batch_size": cfg.batch_size, "steps": trainer.step}
     return x, facts
+
+
+class Results:
+    """The runs of one bench in a JSON-lines file (see the module docstring). shard "i/n": this
+    process runs the jobs whose index is i modulo n; the others are left to the other shards."""
+
+    def __init__(self, path: str, shard: str = "0/1"):
+        self.path = Path(path)
+        try:
+            i, n = (int(v) for v in shard.split("/"))
+        except ValueError:
+            raise SystemExit(f"--shard {shard!r}: expected i/n, e.g. 0/2") from None
+        if not 0 <= i < n:
+            raise SystemExit(f"--shard {shard!r}: i must be in 0..n-1")
+        self.shard, self.shards = i, n
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(data, cfg, **what: Any) -> str:
+        """The identity of a run: the dataset, its config but the machine keys, the precision it
+        trains in here, and `what` (the samples drawn, EMA or not)."""
+        conf = {k: v for k, v in cfg.to_dict().items() if k not in MACHINE_KEYS}
+        precision = resolve_precision(cfg.precision, torch.device(cfg.device), data.kind)
+        return json.dumps({"dataset": data.name, "config": conf, "precision": precision, **what}, sort_keys=True)
+
+    def load(self) -> dict[str, dict]:
+        """key -> record of every finished run in the file (a cut last line is skipped)."""
+        found = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                    found[rec["key"]] = rec
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return found
+
+    def mine(self, index: int) -> bool:
+        return index % self.shards == self.shard
+
+    def add(self, key: str, scores: dict, facts: dict, cpu: str) -> None:
+        """Append one finished run (one line, flushed and synced: a kill loses at most this run)."""
+        rec = {"key": key, "scores": scores, "facts": facts, "cpu": cpu, "commit": _commit(),
+               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def mean_sd(values: list[float], digits: int = 1, scale: float = 1.0) -> str:

@@ -23,10 +23,12 @@ Rows (--rows, comma-separated; all by default):
   selfcond        `gan` self-conditioned on --clusters k-means clusters of the data
 
 Usage: python bench/mixtures.py [--datasets ring8,grid25] [--rows gan,pack4] [--seeds 10]
-                                [--steps 3000] [--samples 2500] [--clusters 50] [--threads 1] [--no-ema]
-                                [--set key=value ...]
+                                [--steps 20000] [--samples 2500] [--clusters 50] [--threads 1] [--no-ema]
+                                [--results FILE] [--shard i/n] [--table-only] [--set key=value ...]
 --set goes into every row's config over its own keys. Each run uses `threads` CPU threads (1 by
-default). Prints tables; never asserts.
+default). Finished runs go into --results (bench/results/mixtures.jsonl; see collapse_runs.py):
+runs already there are not redone, `--shard 0/2` and `--shard 1/2` in two processes share the
+work, and the tables are printed from the file (n: the seeds found). Prints tables; never asserts.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import mean_sd, parse_rows, train_and_sample  # noqa: E402
+from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample  # noqa: E402
 
 from gankit.config import parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -72,46 +74,67 @@ def main() -> None:
     ap.add_argument("--datasets", default="ring8,grid25")
     ap.add_argument("--rows", default=None, help=f"comma-separated, from {', '.join(ROWS)}")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=3000, help="G steps per run (max_steps)")
+    ap.add_argument("--steps", type=int, default=20000, help="G steps per run (max_steps)")
     ap.add_argument("--samples", type=int, default=2500)
     ap.add_argument("--clusters", type=int, default=50, help="k-means clusters of the selfcond row")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-ema", action="store_true", help="sample G's own weights, not its EMA copy")
     ap.add_argument("--preset", default="gankit", choices=["gankit", "paper"])
+    ap.add_argument("--results", default=str(Path(__file__).parent / "results" / "mixtures.jsonl"))
+    ap.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
+    ap.add_argument("--table-only", action="store_true", help="print the tables from --results, train nothing")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     rows = parse_rows(args.rows, ROWS)
     extra = parse_set(args.sets)
-    print(f"CPU: {describe_cpu()}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
-          f"{args.samples} samples, preset {args.preset}", flush=True)
-    for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
-        data = load_dataset(name, DataSpec(split="train"))
-        centres, std = mode_centres(name), mode_std(name)
-        k = len(centres)
-        print(f"\n{name}: {k} modes, std {std:g}; a high-quality sample lies within 3 std of its mode")
-        head = f"{'row':26s} {'modes':>13s} {'modes20':>13s} {'hq %':>13s} {'rev KL':>13s} {'ok':>6s} {'s/run':>6s}"
-        print(head, flush=True)
+    results = Results(args.results, args.shard)
+    cpu = describe_cpu()
+    print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
+          f"{args.samples} samples, preset {args.preset}, {'EMA' if not args.no_ema else 'own'} weights", flush=True)
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    datasets = {name: load_dataset(name, DataSpec(split="train")) for name in names}
+    jobs = []  # (dataset, row, seed, model, keys, run key)
+    for name in names:
         for row in rows:
             model, keys = ROWS[row]
             keys = {kk: (args.clusters if v is None else v) for kk, v in keys.items()}
             keys.update(extra)
-            found = {"modes": [], "modes20": [], "hq": [], "kl": [], "ok": 0, "s": []}
             for seed in range(args.seeds):
-                x, facts = train_and_sample(model, data, args.preset, keys, args.steps, seed, args.samples,
-                                            args.threads, ema=not args.no_ema)
-                hit = mixture_modes(x, centres, std, min_share=0)
-                strict = mixture_modes(x, centres, std)
-                found["modes"].append(hit["modes_captured"])
-                found["modes20"].append(strict["modes_captured"])
-                found["hq"].append(hit["high_quality"])
-                found["kl"].append(hit["reverse_kl"])
-                found["s"].append(facts["seconds"])
-                found["ok"] += hit["modes_captured"] == k and hit["high_quality"] >= 0.95
-            print(f"{row:26s} {mean_sd(found['modes']):>13s} {mean_sd(found['modes20']):>13s} "
-                  f"{mean_sd(found['hq'], scale=100):>13s} {mean_sd(found['kl'], 2):>13s} "
-                  f"{found['ok']:>3d}/{args.seeds:<2d} {sum(found['s']) / len(found['s']):6.0f}", flush=True)
+                cfg = run_config(model, datasets[name], args.preset, keys, args.steps, seed, args.threads)
+                key = Results.key(datasets[name], cfg, samples=args.samples, ema=not args.no_ema)
+                jobs.append((name, row, seed, model, keys, key))
+    done = results.load()
+    todo = [j for i, j in enumerate(jobs) if j[5] not in done and results.mine(i)]
+    if not args.table_only:
+        for n, (name, row, seed, model, keys, key) in enumerate(todo):
+            print(f"[{n + 1}/{len(todo)}] {name} {row} seed {seed}", file=sys.stderr, flush=True)
+            centres, std = mode_centres(name), mode_std(name)
+            x, facts = train_and_sample(model, datasets[name], args.preset, keys, args.steps, seed, args.samples,
+                                        args.threads, ema=not args.no_ema)
+            hit, strict = mixture_modes(x, centres, std, min_share=0), mixture_modes(x, centres, std)
+            scores = {"modes": hit["modes_captured"], "modes20": strict["modes_captured"],
+                      "hq": hit["high_quality"], "kl": hit["reverse_kl"]}
+            results.add(key, scores, facts, cpu)
+    done = results.load()
+    for name in names:
+        centres, std = mode_centres(name), mode_std(name)
+        k = len(centres)
+        print(f"\n{name}: {k} modes, std {std:g}; a high-quality sample lies within 3 std of its mode")
+        print(f"{'row':26s} {'n':>3s} {'modes':>13s} {'modes20':>13s} {'hq %':>13s} {'rev KL':>13s} {'ok':>6s} "
+              f"{'s/run':>6s}", flush=True)
+        for row in rows:
+            recs = [done[j[5]] for j in jobs if j[0] == name and j[1] == row and j[5] in done]
+            if not recs:
+                print(f"{row:26s}   0  (not run yet)")
+                continue
+            col = {c: [r["scores"][c] for r in recs] for c in ("modes", "modes20", "hq", "kl")}
+            ok = sum(r["scores"]["modes"] == k and r["scores"]["hq"] >= 0.95 for r in recs)
+            secs = sum(r["facts"]["seconds"] for r in recs) / len(recs)
+            print(f"{row:26s} {len(recs):3d} {mean_sd(col['modes']):>13s} {mean_sd(col['modes20']):>13s} "
+                  f"{mean_sd(col['hq'], scale=100):>13s} {mean_sd(col['kl'], 2):>13s} "
+                  f"{ok:>3d}/{len(recs):<2d} {secs:6.0f}")
         for label, modes, hq, kl in PUBLISHED[name]:
-            print(f"{label:26s} {modes:>13s} {'':>13s} {hq:>13s} {kl:>13s}   (published)")
+            print(f"{label:26s} {'':>3s} {modes:>13s} {'':>13s} {hq:>13s} {kl:>13s}   (published)")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,13 @@ Rows (--rows, comma-separated; all by default):
 
 Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2] [--seeds 10]
                                      [--steps 5000] [--samples 26000] [--clusters 100] [--table3]
-                                     [--threads 1] [--no-ema] [--set key=value ...]
+                                     [--threads 1] [--no-ema] [--results FILE] [--shard i/n]
+                                     [--table-only] [--set key=value ...]
 Needs the MNIST files (--data-dir, or gankit's search order) and gankit's MNIST classifier (trained
-and cached on first use). Prints tables; never asserts.
+and cached on first use). Finished runs go into --results (bench/results/stacked_mnist.jsonl; see
+collapse_runs.py): runs already there are not redone, `--shard 0/2` and `--shard 1/2` in two
+processes share the work, and the tables are printed from the file (n: the seeds found). Prints
+tables; never asserts.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import mean_sd, parse_rows, train_and_sample  # noqa: E402
+from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample  # noqa: E402
 
 from gankit.config import TrainConfig, parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -71,50 +75,67 @@ def main() -> None:
     ap.add_argument("--table3", action="store_true", help="add PacGAN Table 3's smaller discriminators")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-ema", action="store_true", help="sample G's own weights, not its EMA copy")
+    ap.add_argument("--results", default=str(Path(__file__).parent / "results" / "stacked_mnist.jsonl"))
+    ap.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
+    ap.add_argument("--table-only", action="store_true", help="print the tables from --results, train nothing")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    results = Results(args.results, args.shard)
+    cpu = describe_cpu()
     rows = parse_rows(args.rows, ROWS)
     extra = parse_set(args.sets)
     data = load_dataset("stacked-mnist", DataSpec(data_dir=Path(args.data_dir) if args.data_dir else None,
                                                   split="train"))
     classify = make_extractor("classifier", "stacked-mnist", "image", args.data_dir, "cpu", 28, 3)
-    print(f"CPU: {describe_cpu()}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
-          f"{args.samples} samples; 1000 modes", flush=True)
-    head = f"{'row':26s} {'D width':>8s} {'modes':>15s} {'KL':>13s} {'s/epoch':>8s} {'s/run':>6s}"
-    print(head, flush=True)
-
-    def run(name: str, fraction: float = 1.0) -> tuple[str, str]:
+    print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
+          f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights", flush=True)
+    plan = [(name, 1.0) for name in rows] + ([(n, f) for n in TABLE3 for f in (0.25, 0.5)] if args.table3 else [])
+    jobs = []  # (row, fraction, seed, model, preset, keys, run key)
+    for name, fraction in plan:
         model, preset, keys = ROWS[name]
         keys = {k: (args.clusters if v is None else v) for k, v in keys.items()}
         keys.update(extra)
-        width = int(keys.get("width", TrainConfig.width))
         if fraction != 1.0:
-            keys["d_width"] = max(1, round(width * fraction))
-        found = {"modes": [], "kl": [], "s": [], "epoch": []}
+            keys["d_width"] = max(1, round(int(keys.get("width", TrainConfig.width)) * fraction))
         for seed in range(args.seeds):
+            cfg = run_config(model, data, preset, keys, args.steps, seed, args.threads)
+            jobs.append((name, fraction, seed, model, preset, keys,
+                         Results.key(data, cfg, samples=args.samples, ema=not args.no_ema)))
+    done = results.load()
+    todo = [j for i, j in enumerate(jobs) if j[6] not in done and results.mine(i)]
+    if todo and not args.table_only:
+        classify = make_extractor("classifier", "stacked-mnist", "image", args.data_dir, "cpu", 28, 3)
+        for n, (name, fraction, seed, model, preset, keys, key) in enumerate(todo):
+            print(f"[{n + 1}/{len(todo)}] {name} D {fraction:g} seed {seed}", file=sys.stderr, flush=True)
             x, facts = train_and_sample(model, data, preset, keys, args.steps, seed, args.samples, args.threads,
                                         ema=not args.no_ema)
             s = stacked_modes(classify(to_uint8(x)).channel_preds)
-            found["modes"].append(s["modes_captured"])
-            found["kl"].append(s["kl_to_uniform"])
-            found["s"].append(facts["seconds"])
-            found["epoch"].append(facts["s_per_epoch"])
-        dw = "G's" if fraction == 1.0 else f"1/{round(1 / fraction)}"
-        print(f"{name:26s} {dw:>8s} {mean_sd(found['modes']):>15s} {mean_sd(found['kl'], 2):>13s} "
-              f"{sum(found['epoch']) / len(found['epoch']):8.1f} {sum(found['s']) / len(found['s']):6.0f}",
-              flush=True)
-        return mean_sd(found["modes"]), mean_sd(found["kl"], 2)
+            results.add(key, {"modes": s["modes_captured"], "kl": s["kl_to_uniform"]}, facts, cpu)
+    done = results.load()
 
+    def row(name: str, fraction: float) -> None:
+        recs = [done[j[6]] for j in jobs if j[0] == name and j[1] == fraction and j[6] in done]
+        dw = "G's" if fraction == 1.0 else f"1/{round(1 / fraction)}"
+        if not recs:
+            print(f"{name:26s} {dw:>8s}   0  (not run yet)")
+            return
+        modes, kl = [r["scores"]["modes"] for r in recs], [r["scores"]["kl"] for r in recs]
+        epoch = sum(r["facts"]["s_per_epoch"] for r in recs) / len(recs)
+        secs = sum(r["facts"]["seconds"] for r in recs) / len(recs)
+        print(f"{name:26s} {dw:>8s} {len(recs):3d} {mean_sd(modes):>15s} {mean_sd(kl, 2):>13s} {epoch:8.1f} "
+              f"{secs:6.0f}", flush=True)
+
+    print(f"{'row':26s} {'D width':>8s} {'n':>3s} {'modes':>15s} {'KL':>13s} {'s/epoch':>8s} {'s/run':>6s}")
     for name in rows:
-        run(name)
+        row(name, 1.0)
     for label, modes, kl in PUBLISHED:
-        print(f"{label:26s} {'':>8s} {modes:>15s} {kl:>13s}   (published)")
+        print(f"{label:26s} {'':>8s} {'':>3s} {modes:>15s} {kl:>13s}   (published)")
     if args.table3:
         print("\nPacGAN Table 3: discriminators of 1/4 and 1/2 of G's channels (d_width)")
         for name, (label, quarter, half) in TABLE3.items():
             for fraction, published in ((0.25, quarter), (0.5, half)):
-                run(name, fraction)
-                print(f"{label + ' (published)':26s} {'1/' + str(round(1 / fraction)):>8s} {published:>15.1f}")
+                row(name, fraction)
+                print(f"{label + ' (published)':26s} {'1/' + str(round(1 / fraction)):>8s} {'':>3s} {published:>15.1f}")
 
 
 if __name__ == "__main__":

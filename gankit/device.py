@@ -31,9 +31,14 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
+def resolve_precision(name: str, device: torch.device, kind: str = "image") -> str:
+    """`precision` as run: auto is bf16 where the device has bf16 arithmetic, except on points
+    (kind "points", the 1-D and 2-D mixtures), which stay fp32: bf16 resolves about 0.004 at 1, the
+    scale of ring8's modes (std 0.01), and their small MLPs are overhead-bound, so bf16 buys no speed
+    there (measured in docs/benchmarks.md: bf16 left gan on ring8 at 2% high-quality samples where fp32
+    reached 86%)."""
     if name == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
+        return "bf16" if bf16_supported(device) and kind != "points" else "fp32"
     return name
 
 

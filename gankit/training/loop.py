@@ -55,7 +55,7 @@ class Trainer:
             distributed.check(cfg, dist, len(data))
             self.run = distributed.RankRun(run, dist)  # rank 0 writes, the others read
         self.device = dist.device if dist is not None else resolve_device(cfg.device)
-        self.precision = resolve_precision(cfg.precision, self.device)
+        self.precision = resolve_precision(cfg.precision, self.device, data.kind)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # the networks' initial weights
