@@ -51,8 +51,9 @@ def test_errors(data, test, per_class: int, seed: int, budget: list[str], thread
             "checkpoint_every=1000000000", "checkpoint_minutes=0", "log_every=100", "sample_every=1000000", *budget]
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
         out = Path(tmp) / "run"
-        cfg = build_config("ssgan", spec.defaults, None, keys, {"dataset": data.name, "out": str(out), "preset": preset},
-                           spec.dataset_defaults, spec.algorithm.Options, spec.paper)
+        flags = {"dataset": data.name, "out": str(out), "preset": preset}
+        cfg = build_config("ssgan", spec.defaults, None, keys, flags, spec.dataset_defaults, spec.algorithm.Options,
+                           spec.paper)
         cfg.image_size = data.shape[-1]
         t0 = time.perf_counter()
         trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), spec)

@@ -162,8 +162,8 @@ def _register_all() -> None:
         "categorical and 2 continuous latent codes", False, ("image",), lambda spec: infogan.build,
         algorithm=infogan.InfoGAN, objective="gan", **{**ADAM_DCGAN, "lr_g": 1e-3}, z_dim=62)
     # the paper's released MNIST settings (train_mnist_feature_matching.py): Adam 3e-3 (beta1 0.5) on
-    # batches of 100, 100 latent dimensions; not yet tuned on gankit's budgets. Feature matching does
-    # not try to fool D, so D telling G's samples apart is expected: no divergence check by D's wins
+    # batches of 100, 100 latent dimensions; not yet tuned on gankit's budgets. No divergence check by
+    # D's wins: feature matching's G loss does not saturate when D tells its samples apart
     reg("ssgan", "semi-supervised GAN (Salimans 2016): D a K-class classifier (real vs fake from its logits) on "
         "--labels-per-class labelled and all unlabelled images, G by feature matching; MLPs (weight-norm D with "
         "Gaussian noise); eval scores D's test accuracy", False, ("image",), lambda spec: ssgan.build,
