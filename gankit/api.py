@@ -8,6 +8,9 @@
     p = m.project(images)                     # latents whose images match given ones (p.z, p.images)
     r = m.arithmetic("class=7,thick", "class=7,thin", "class=1,thin")   # latent a - b + c
 
+    s = gankit.load("runs/ssgan-mnist-001")   # the semi-supervised GAN's D is a classifier:
+    digits = s.classify(images)               # int64 (N,); classify(images, logits=True): (N, 10)
+
     v = gankit.load("runs/vae-mnist-001")     # models with an encoder (vae, autoencoder) also:
     z = v.encode(images)                      # (N, z_dim); the vae: posterior means
     x = v.decode(z)                           # uint8 (N, 28, 28), the decoder's mean images
@@ -181,6 +184,15 @@ class Model:
         from gankit.arithmetic import arithmetic
 
         return arithmetic(self, [a, b, c], k, pool, seed, noise, data_dir)
+
+    @torch.no_grad()
+    def classify(self, images: Union[np.ndarray, torch.Tensor], logits: bool = False) -> torch.Tensor:
+        """For a model whose D is a classifier (ssgan): D's class for each image, int64 (N,), or
+        with logits its K class logits, float (N, K). D runs without its training noise, with the
+        weights loaded (the EMA where the run kept one, unless loaded with ema=False). images as
+        `encode` takes them."""
+        out = self.algo.classify(self.nets, self._images(images))
+        return out if logits else out.argmax(1)
 
     def discriminator(self) -> nn.Module:
         """The run's D (its raw weights: D has no EMA), for models with an unconditional one."""

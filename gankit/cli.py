@@ -1,6 +1,7 @@
 """The command line: verbs that parse and validate arguments, then call the library.
 
     gankit train [MODEL] [--dataset NAME] [--data-dir DIR] [--epochs N | --minutes M] [--out RUN] [--preset paper]
+    gankit train ssgan --dataset mnist --labels-per-class 10
     gankit train --resume RUN
     gankit sample RUN --n N --out FILE.npz [--label K | --labels all] [--code cat=3,c1=0.5] [--grid FILE.png]
     gankit interpolate RUN --out FILE.png [--steps 10] [--slerp] [--real]
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=["gankit", "paper"],
                    help="gankit: gankit's measured defaults (default); paper: the model's paper's settings "
                    "(`gankit models` shows both; = --set preset=...)")
+    t.add_argument("--labels-per-class", type=int, metavar="N",
+                   help="ssgan: labelled training images per class, chosen by the seed; the rest train "
+                   "unlabelled (= --set labels_per_class=N)")
     t.add_argument("--config", help="YAML or JSON file of config keys")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable)")

@@ -55,7 +55,8 @@ def train(args: argparse.Namespace) -> None:
              "minutes": args.minutes, "out": args.out, "seed": args.seed,
              "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
              "on_divergence": getattr(args, "on_divergence", None),
-             "tensorboard": getattr(args, "tensorboard", None), "preset": getattr(args, "preset", None)}
+             "tensorboard": getattr(args, "tensorboard", None), "preset": getattr(args, "preset", None),
+             **_model_flags(spec, args)}
     cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults,
                        spec.algorithm.Options, spec.paper)
     tensorboard.check(cfg)  # "pip install tensorboard" before any data is loaded
@@ -65,7 +66,8 @@ def train(args: argparse.Namespace) -> None:
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
     _fits(cfg, spec, data)  # a run that cannot fit is refused before anything is allocated
-    spec.make(cfg, data.info())  # every shape/label mistake surfaces before a folder exists
+    # every shape/label mistake surfaces before a folder exists
+    spec.make(cfg, data.info()).check_data(_fields(data))
     dist = _torchrun(cfg, len(data))  # None alone; under torchrun, checked before the group starts
 
     def create():
@@ -83,6 +85,28 @@ def train(args: argparse.Namespace) -> None:
             dist.close()
 
 
+# flags that set one model's own key (its algorithm's Options): flag -> key
+MODEL_FLAGS = {"labels_per_class": "--labels-per-class"}
+
+
+def _model_flags(spec, args: argparse.Namespace) -> dict:
+    """The model-key flags given, refused for a model without that key (one line naming who has it)."""
+    from gankit.algorithms import MODELS
+    from gankit.config import option_types
+
+    given = {k: getattr(args, k, None) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
+    for key in given:
+        if key not in option_types(spec.algorithm.Options):
+            has = [name for name, s in MODELS if key in option_types(s.algorithm.Options)]
+            raise UserError(f"{MODEL_FLAGS[key]} is for {', '.join(has)}; model {spec.name} does not take it")
+    return given
+
+
+def _fields(data) -> dict:
+    """A dataset's fields as the run manager hands them to the algorithm."""
+    return {"x": data.x} if data.labels is None else {"x": data.x, "label": data.labels}
+
+
 def _resume(args: argparse.Namespace) -> None:
     from gankit.algorithms import MODELS
     from gankit.config import validate
@@ -91,7 +115,7 @@ def _resume(args: argparse.Namespace) -> None:
     from gankit.training.loop import Trainer
 
     extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence",
-                               "preset")
+                               "preset", *MODEL_FLAGS)
              if getattr(args, name, None)] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "

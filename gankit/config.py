@@ -307,7 +307,7 @@ def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str]
     extra = option_types(options_cls)
     user: dict[str, Any] = load_file(file, extra) if file else {}
     user.update(parse_set(sets, extra))
-    user.update({k: coerce(k, v, "the command line") for k, v in flags.items() if v is not None})
+    user.update({k: coerce(k, v, "the command line", extra) for k, v in flags.items() if v is not None})
     dataset = str(user.get("dataset") or TrainConfig.dataset)
     preset = user.get("preset", TrainConfig.preset)
     over = dict(paper or {}) if preset == "paper" else {}

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.data.labelled import labelled_subset
 from gankit.errors import UserError
 from gankit.progress import Work
 
@@ -52,18 +52,6 @@ def layer_features(D: nn.Module, x: torch.Tensor, batch: int = 500, call: Option
             h.remove()
         D.train(was)
     return torch.cat(out)
-
-
-def labelled_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
-    """Indices of `per_class` images of each class, chosen by seed (sorted)."""
-    g = torch.Generator().manual_seed(seed)
-    idx = []
-    for c in labels.unique().tolist():
-        pool = (labels == c).nonzero().flatten()
-        if len(pool) < per_class:
-            raise UserError(f"class {c} has only {len(pool)} training images; ask for at most that many per class")
-        idx.append(pool[torch.randperm(len(pool), generator=g)[:per_class]])
-    return torch.cat(idx).sort().values
 
 
 def linear_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,

@@ -84,6 +84,36 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, labels: Tensor | None, 
     return (grad.reshape(len(grad) // pack, -1).norm(2, dim=1) - 1.0).pow(2).mean()
 
 
+# --- the semi-supervised GAN (Salimans et al. 2016, section 5): D is a K-class classifier of
+# the real data; generated images are a (K+1)-th class whose logit is fixed at 0, so with
+# Z(x) = sum_k exp(l_k(x)), D(x) = p(real | x) = Z / (Z + 1) = sigmoid(logsumexp_k l_k(x)).
+
+def real_logit(class_logits: Tensor) -> Tensor:
+    """(N, K) class logits -> (N,) the logit of D(x) = p(real | x): logsumexp over the K classes
+    (the fake class's logit is the fixed 0, so this is log Z(x) - 0)."""
+    return torch.logsumexp(class_logits, dim=-1)
+
+
+def d_supervised(class_logits: Tensor, labels: Tensor) -> Tensor:
+    """-E[log p(y | x, y < K+1)] on labelled real images: the cross-entropy of the K class logits
+    (N, K) with the labels (N,) int64 (the fake class's fixed logit does not enter)."""
+    return F.cross_entropy(class_logits, labels)
+
+
+def d_unsupervised(real_class_logits: Tensor, fake_class_logits: Tensor) -> Tensor:
+    """-E[log D(x)] - E[log(1 - D(G(z)))] with D(x) = sigmoid(logsumexp_k l_k(x)): the standard
+    discriminator loss on the (K+1)-class reading of the class logits (N, K) of unlabelled real
+    images and of generated ones; softplus(-real_logit) and softplus(real_logit), exact and stable."""
+    return d_nonsaturating(real_logit(real_class_logits), real_logit(fake_class_logits))
+
+
+def g_feature_matching(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """||E f(x) - E f(G(z))||^2 / F: the squared distance between the batch means of an
+    intermediate layer's features (N, F) of D on real and on generated images, averaged over the F
+    features (Salimans et al. 2016's feature matching; their released code takes the mean)."""
+    return (real_features.mean(0) - fake_features.mean(0)).pow(2).mean()
+
+
 # name -> (discriminator loss, generator loss), for the `loss` config key
 LOSSES = {
     "nonsaturating": (d_nonsaturating, g_nonsaturating),

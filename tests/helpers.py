@@ -22,11 +22,17 @@ def point_data(n: int = 256, classes: int = 8) -> Dataset:
                    num_classes=classes, class_names=[str(i) for i in range(classes)], kind="points")
 
 
+# models that refuse to train without a key of their own: the smallest value (kw's options win)
+NEEDS_OPTIONS = {"ssgan": {"labels_per_class": 1}}
+
+
 def config(model: str, out: str = "unused", **kw) -> TrainConfig:
     """The model's registry defaults plus small, fast settings."""
     merged = dict(MODELS.get(model).defaults)
     merged.update(dict(model=model, dataset="tiny", batch_size=16, width=8, z_dim=16, device="cpu",
                        log_every=2, checkpoint_every=1000, grid_size=20, out=out))
+    if model in NEEDS_OPTIONS:
+        kw["options"] = {**NEEDS_OPTIONS[model], **kw.get("options", {})}
     merged.update(kw)
     return validate(TrainConfig(**merged))
 

@@ -108,6 +108,11 @@ class Algorithm:
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def check_data(self, fields: dict[str, Tensor]) -> None:
+        """Refuse training data this algorithm cannot use (a one-line UserError): the checks of
+        `prepare` that need the data itself, cheap ones. `gankit train` calls it before the run
+        folder exists (prepare runs later, in the run manager). fields: as prepare gets them."""
+
     def prepare(self, fields: dict[str, Tensor], restored: bool,
                 log: Callable[[str], None] = print) -> dict[str, Tensor]:
         """Data-dependent set-up before training; returns the fields batches are drawn from.
@@ -187,6 +192,11 @@ class Algorithm:
         t = torch.linspace(0, 1, steps, device=za.device)
         path = (slerp_fn if slerp else lerp)(za, zb, t)
         return self.decode(nets, path.reshape(len(a) * steps, -1))
+
+    # --- a discriminator that classifies (ssgan)
+    def classify(self, nets: dict[str, nn.Module], x: Tensor) -> Tensor:
+        """Class logits float (N, K) on the CPU for model-range images x (N, C, H, W)."""
+        raise UserError(f"model {self.cfg.model} has no classifier; ssgan's D is one")
 
     # --- evaluation and figures of the algorithm's own
     def scores(self, nets: dict[str, nn.Module], ref: Any, device: torch.device) -> dict:

@@ -83,6 +83,13 @@ PAPERS: dict[str, tuple[str, dict[str, Any], Optional[Callable]]] = {
                 "for D and 1e-3 for G and Q, beta1 0.5, lambda_cont 0.1, no warped-code term",
                 dict(optimizer="adam", lr_d=2e-4, lr_g=1e-3, beta1=0.5, beta2=0.999, batch_size=64, z_dim=62,
                      depth=0, code_augment=0.0, lambda_cont=0.1, lambda_cat=1.0, **NO_EMA), None),
+    "ssgan": ("Salimans et al. 2016, MNIST (the released train_mnist_feature_matching.py): Adam 3e-3, beta1 0.5, "
+              "batches of 100, 100 latent dimensions, unlabelled term weighted 0.5, D averaged at 0.9999 for testing; "
+              "gankit's EMA averages G too and ramps up (the code's average starts from zero), G's latents are "
+              "normal (the code: uniform), G's step reuses the D step's real batch (the code draws a second one), "
+              "and --labels-per-class stays the user's to give (the paper's Table 1: 2, 5, 10, 20)",
+              dict(optimizer="adam", lr_d=3e-3, lr_g=3e-3, beta1=0.5, beta2=0.999, batch_size=100, z_dim=100,
+                   d_steps=1, g_steps=1, ema=0.9999, unsup_weight=0.5), None),
     "vae": ("Kingma and Welling 2014: batches of 100, 20 latent dimensions (one of the paper's MNIST sizes); "
             "the paper's MLP encoder and decoder and its Adagrad are not in gankit (conv networks, Adam 1e-3)",
             dict(batch_size=100, z_dim=20), None),

@@ -3,7 +3,7 @@ well. Why each default is what it is, with the measurements, is in docs/benchmar
 
 from __future__ import annotations
 
-from gankit.algorithms import acgan, infogan, vae
+from gankit.algorithms import acgan, infogan, ssgan, vae
 from gankit.algorithms.gan import GAN
 from gankit.errors import UserError
 from gankit.models.base import ModelSpec
@@ -161,6 +161,14 @@ def _register_all() -> None:
     reg("infogan", "InfoGAN (Chen 2016): DCGAN G and D, a Q head on D's body reading back a 10-way "
         "categorical and 2 continuous latent codes", False, ("image",), lambda spec: infogan.build,
         algorithm=infogan.InfoGAN, objective="gan", **{**ADAM_DCGAN, "lr_g": 1e-3}, z_dim=62)
+    # the paper's released MNIST settings (train_mnist_feature_matching.py): Adam 3e-3 (beta1 0.5) on
+    # batches of 100, 100 latent dimensions; not yet tuned on gankit's budgets. No divergence check by
+    # D's wins: feature matching's G loss does not saturate when D tells its samples apart
+    reg("ssgan", "semi-supervised GAN (Salimans 2016): D a K-class classifier (real vs fake from its logits) on "
+        "--labels-per-class labelled and all unlabelled images, G by feature matching; MLPs (weight-norm D with "
+        "Gaussian noise); eval scores D's test accuracy", False, ("image",), lambda spec: ssgan.build,
+        algorithm=ssgan.SSGAN, objective="gan", optimizer="adam", lr_d=3e-3, lr_g=3e-3, beta1=0.5, beta2=0.999,
+        batch_size=100, z_dim=100, d_win_steps=0)
     # the VAE's usual optimiser (Adam 1e-3, default betas) on batches of 128; one rate, lr_g, for
     # E and G together; 32 latent dimensions; width 32 (a quarter of width 64's convolution FLOPs,
     # for training and for the IWAE estimate's thousands of decodes per image on a CPU); no EMA

@@ -38,6 +38,8 @@ METRICS = {
     "d_acc_real": ("D accuracy on real", "info"),
     "d_acc_fake": ("D accuracy on generated", "info"),
     "d_class_acc": ("D's class head on real test images", "higher"),
+    "d_class_accuracy": ("D as classifier: test acc.", "higher"),
+    "d_class_errors": ("D as classifier: errors", "lower"),
     "code_accuracy": ("code accuracy (Hungarian)", "higher"),
     "code_accuracy_majority": ("code accuracy (majority)", "higher"),
     "nll_iwae": ("-log p(x), IWAE (nats)", "lower"),

@@ -48,7 +48,7 @@ def test_every_paper_preset_trains_an_iteration(model, tmp_path):
     spec = MODELS.get(model)
     data = image_data(n=32, size=8, classes=10 if spec.conditional else 0) if "image" in spec.kinds \
         else point_data()
-    if model == "acgan" or model == "infogan":
+    if model in ("acgan", "infogan", "ssgan"):  # they need labels (ssgan shows D some of them)
         data = image_data(n=32, size=8)
     kw = {**spec.paper, "preset": "paper", "batch_size": 16, "width": 8, "z_dim": 16}
     own = {k: kw.pop(k) for k in list(kw) if k in spec.algorithm.Options.__dataclass_fields__}
