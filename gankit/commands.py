@@ -67,7 +67,7 @@ def train(args: argparse.Namespace) -> None:
         cfg.image_size = data.shape[-1]
     _fits(cfg, spec, data)  # a run that cannot fit is refused before anything is allocated
     # every shape/label mistake surfaces before a folder exists
-    spec.make(cfg, data.info()).check_data(_fields(data))
+    spec.make(cfg, data.info()).check_data(data.fields())
     dist = _torchrun(cfg, len(data))  # None alone; under torchrun, checked before the group starts
 
     def create():
@@ -100,11 +100,6 @@ def _model_flags(spec, args: argparse.Namespace) -> dict:
             has = [name for name, s in MODELS if key in option_types(s.algorithm.Options)]
             raise UserError(f"{MODEL_FLAGS[key]} is for {', '.join(has)}; model {spec.name} does not take it")
     return given
-
-
-def _fields(data) -> dict:
-    """A dataset's fields as the run manager hands them to the algorithm."""
-    return {"x": data.x} if data.labels is None else {"x": data.x, "label": data.labels}
 
 
 def _resume(args: argparse.Namespace) -> None:

@@ -72,6 +72,11 @@ class Dataset:
     def conditional(self) -> bool:
         return self.labels is not None and self.num_classes > 1
 
+    def fields(self) -> dict[str, torch.Tensor]:
+        """The named fields batches are drawn from (gankit/data/batches.py): "x", and "label" where
+        the data have labels; what an algorithm's check_data and prepare get."""
+        return {"x": self.x} if self.labels is None else {"x": self.x, "label": self.labels}
+
     def info(self) -> "DataInfo":
         return DataInfo(
             name=self.name,

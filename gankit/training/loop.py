@@ -62,8 +62,7 @@ class Trainer:
         info = data.info()
         self.algo: Algorithm = spec.make(cfg, info)
         self.nets: dict[str, nn.Module] = self.algo.networks
-        fields = {"x": data.x} if data.labels is None else {"x": data.x, "label": data.labels}
-        fields = {k: v.to(self.device) for k, v in fields.items()}
+        fields = {k: v.to(self.device) for k, v in data.fields().items()}
         t0 = time.perf_counter()
         fields = self.algo.prepare(fields, restored=False, log=self.run.log)
         prepared_in = time.perf_counter() - t0  # set-up from the data (k-means) is training time
