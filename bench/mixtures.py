@@ -34,6 +34,7 @@ work, and the tables are printed from the file (n: the seeds found). Prints tabl
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def main() -> None:
     extra = parse_set(args.sets)
     results = Results(args.results, args.shard)
     cpu = describe_cpu()
-    print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
+    print(f"CPU: {cpu} (points: fp32); {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
           f"{args.samples} samples, preset {args.preset}, {'EMA' if not args.no_ema else 'own'} weights", flush=True)
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     datasets = {name: load_dataset(name, DataSpec(split="train")) for name in names}
@@ -129,7 +130,7 @@ def main() -> None:
                 continue
             col = {c: [r["scores"][c] for r in recs] for c in ("modes", "modes20", "hq", "kl")}
             ok = sum(r["scores"]["modes"] == k and r["scores"]["hq"] >= 0.95 for r in recs)
-            secs = sum(r["facts"]["seconds"] for r in recs) / len(recs)
+            secs = statistics.median(r["facts"]["seconds"] for r in recs)  # a paused run does not skew it
             print(f"{row:26s} {len(recs):3d} {mean_sd(col['modes']):>13s} {mean_sd(col['modes20']):>13s} "
                   f"{mean_sd(col['hq'], scale=100):>13s} {mean_sd(col['kl'], 2):>13s} "
                   f"{ok:>3d}/{len(recs):<2d} {secs:6.0f}")

@@ -33,6 +33,7 @@ tables; never asserts.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -120,8 +121,8 @@ def main() -> None:
             print(f"{name:26s} {dw:>8s}   0  (not run yet)")
             return
         modes, kl = [r["scores"]["modes"] for r in recs], [r["scores"]["kl"] for r in recs]
-        epoch = sum(r["facts"]["s_per_epoch"] for r in recs) / len(recs)
-        secs = sum(r["facts"]["seconds"] for r in recs) / len(recs)
+        epoch = statistics.median(r["facts"]["s_per_epoch"] for r in recs)  # a paused run does not skew them
+        secs = statistics.median(r["facts"]["seconds"] for r in recs)
         print(f"{name:26s} {dw:>8s} {len(recs):3d} {mean_sd(modes):>15s} {mean_sd(kl, 2):>13s} {epoch:8.1f} "
               f"{secs:6.0f}", flush=True)
 
