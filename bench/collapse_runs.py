@@ -1,5 +1,5 @@
-"""Shared by bench/mixtures.py and bench/stacked_mnist.py: one training run of a model with a
-remedy's config keys, in a temporary run folder, and samples from its (EMA) generator; the
+"""Shared by bench/mixtures.py, bench/stacked_mnist.py and bench/ssgan.py: one training run of a
+model with a remedy's config keys, in a temporary run folder, and samples from its (EMA) generator; the
 results file that keeps each run's scores; and the mean +- sd columns of the tables.
 
 Results file (--results, JSON lines): one line per finished run, keyed by everything that decides
@@ -38,14 +38,14 @@ from gankit.training.loop import Trainer  # noqa: E402
 MACHINE_KEYS = ("out", "threads", "device")  # not in a run's identity (the resolved precision is)
 
 
-def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: int, seed: int, threads: int = 1,
-               device: str = "cpu", out: str = "run"):
-    """The TrainConfig `gankit train MODEL --preset P --set k=v` would build for one bench run."""
+def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: Optional[int], seed: int,
+               threads: int = 1, device: str = "cpu", out: str = "run"):
+    """The TrainConfig `gankit train MODEL --preset P --set k=v` would build for one bench run;
+    steps None: the budget comes from `sets` (e.g. epochs)."""
     spec = MODELS.get(model)
-    keys = [f"{k}={v}" for k, v in sets.items()]
-    keys += [f"max_steps={steps}", f"seed={seed}", f"threads={threads}", f"device={device}",
-             "checkpoint_every=1000000000", "checkpoint_minutes=0", f"log_every={max(1, min(100, steps))}",
-             "sample_every=1000000"]
+    keys = [f"{k}={v}" for k, v in sets.items()] + ([f"max_steps={steps}"] if steps is not None else [])
+    keys += [f"seed={seed}", f"threads={threads}", f"device={device}", "checkpoint_every=1000000000",
+             "checkpoint_minutes=0", f"log_every={max(1, min(100, steps or 100))}", "sample_every=1000000"]
     cfg = build_config(model, spec.defaults, None, keys, {"dataset": data.name, "out": out, "preset": preset},
                        spec.dataset_defaults, spec.algorithm.Options, spec.paper)
     if cfg.image_size is None and data.kind == "image":
@@ -53,30 +53,39 @@ def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: int, 
     return cfg
 
 
-def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps: int, seed: int,
-                     n_samples: int, threads: int = 1, device: str = "cpu",
-                     ema: bool = True) -> tuple[torch.Tensor, dict]:
-    """Train `model` on `data` (a gankit Dataset) for `steps` G steps with the model's defaults,
-    `preset`, then `sets` over them (as `gankit train MODEL --preset P --set k=v` would), and draw
-    n_samples samples (model range) with latents from `seed`, from G's EMA copy where the run keeps
-    one (ema=False: G's own weights, as the papers sample). Returns (samples, facts: seconds,
-    s_per_epoch, batch size, steps)."""
-    spec = MODELS.get(model)
+@contextlib.contextmanager
+def trained(model: str, data, preset: str, sets: dict[str, Any], steps: Optional[int], seed: int, threads: int = 1,
+            device: str = "cpu"):
+    """Train `model` on `data` (a gankit Dataset) with the model's defaults, `preset`, then `sets`
+    over them (as `gankit train MODEL --preset P --set k=v` would), for `steps` G steps (None: the
+    budget `sets` gives), in a temporary run folder; yields (trainer, seconds of training), and the
+    folder goes when the block ends."""
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
         out = Path(tmp) / "run"
         cfg = run_config(model, data, preset, sets, steps, seed, threads, device, str(out))
         t0 = time.perf_counter()
-        trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), spec)
+        trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), MODELS.get(model))
         with contextlib.redirect_stdout(io.StringIO()):  # the progress lines; the table is the output
             trainer.train()
-        seconds = time.perf_counter() - t0
+        try:
+            yield trainer, time.perf_counter() - t0
+        finally:
+            trainer.run.unlock()
+
+
+def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps: int, seed: int,
+                     n_samples: int, threads: int = 1, device: str = "cpu",
+                     ema: bool = True) -> tuple[torch.Tensor, dict]:
+    """`trained(...)`, then n_samples samples (model range) with latents from `seed`, from G's EMA
+    copy where the run keeps one (ema=False: G's own weights, as the papers sample). Returns
+    (samples, facts: seconds, s_per_epoch, batch size, steps)."""
+    with trained(model, data, preset, sets, steps, seed, threads, device) as (trainer, seconds):
         rows = [r for r in trainer.run.read_metrics() if "s_per_epoch" in r]
         nets = trainer.sampling_nets() if ema else dict(trainer.nets)
         with eval_mode(nets[trainer.algo.sampler]):
             x = draw(trainer.algo, nets, n_samples, seed=10_000 + seed)
-        trainer.run.unlock()
     facts = {"seconds": seconds, "s_per_epoch": rows[-1]["s_per_epoch"] if rows else math.nan,
-             "batch_size": cfg.batch_size, "steps": trainer.step}
+             "batch_size": trainer.cfg.batch_size, "steps": trainer.step}
     return x, facts
 
 

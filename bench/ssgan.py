@@ -20,49 +20,31 @@ Prints a table and the CPU it ran on; never asserts.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
-import tempfile
-import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import mean_sd  # noqa: E402
+from collapse_runs import mean_sd, trained  # noqa: E402
 
 from gankit.algorithms import MODELS  # noqa: E402
-from gankit.config import build_config  # noqa: E402
+from gankit.config import option_types, parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset, to_model_range  # noqa: E402
 from gankit.device import describe_cpu  # noqa: E402
-from gankit.runs import RunFolder  # noqa: E402
-from gankit.training.loop import Trainer  # noqa: E402
 
 # Salimans et al. 2016, Table 1: test errors of 10,000 (mean +- sd over 10 seeds) by total labels
 PUBLISHED = {20: "1677 +- 452", 50: "221 +- 136", 100: "93 +- 6.5", 200: "90 +- 4.2"}
 
 
-def test_errors(data, test, per_class: int, seed: int, budget: list[str], threads: int, device: str,
-                preset: str, sets: list[str], ema: bool) -> tuple[int, float]:
-    """Train ssgan on `data` in a temporary run folder and count its D's mistakes on `test`.
-    Returns (errors, seconds of training)."""
-    spec = MODELS.get("ssgan")
-    keys = [*sets, f"labels_per_class={per_class}", f"seed={seed}", f"threads={threads}", f"device={device}",
-            "checkpoint_every=1000000000", "checkpoint_minutes=0", "log_every=100", "sample_every=1000000", *budget]
-    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
-        out = Path(tmp) / "run"
-        flags = {"dataset": data.name, "out": str(out), "preset": preset}
-        cfg = build_config("ssgan", spec.defaults, None, keys, flags, spec.dataset_defaults, spec.algorithm.Options,
-                           spec.paper)
-        cfg.image_size = data.shape[-1]
-        t0 = time.perf_counter()
-        trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), spec)
-        with contextlib.redirect_stdout(io.StringIO()):  # the progress lines; the table is the output
-            trainer.train()
-        seconds = time.perf_counter() - t0
+def test_errors(data, test, per_class: int, seed: int, steps: Optional[int], sets: dict, threads: int,
+                device: str, preset: str, ema: bool) -> tuple[int, float]:
+    """Train ssgan on `data` for `steps` (None: the budget in `sets`) in a temporary run folder and
+    count its D's mistakes on `test`. Returns (errors, seconds of training)."""
+    with trained("ssgan", data, preset, {**sets, "labels_per_class": per_class}, steps, seed, threads,
+                 device) as (trainer, seconds):
         nets = trainer.sampling_nets() if ema else dict(trainer.nets)
         pred = trainer.algo.classify(nets, to_model_range(test.x)).argmax(1)
-        trainer.run.unlock()
     return int((pred != test.labels).sum()), seconds
 
 
@@ -82,16 +64,18 @@ def main() -> None:
     ap.add_argument("--no-ema", action="store_true", help="score D's raw weights, not their EMA")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     a = ap.parse_args()
-    spec = DataSpec(data_dir=Path(a.data_dir) if a.data_dir else None)
-    data = load_dataset(a.dataset, DataSpec(data_dir=spec.data_dir, split="train"))
-    test = load_dataset(a.dataset, DataSpec(data_dir=spec.data_dir, split="test"))
+    data_dir = Path(a.data_dir) if a.data_dir else None
+    data = load_dataset(a.dataset, DataSpec(data_dir=data_dir, split="train"))
+    test = load_dataset(a.dataset, DataSpec(data_dir=data_dir, split="test"))
     k = data.num_classes
     labels = [int(s) for s in a.labels.split(",") if s.strip()]
     bad = [n for n in labels if n <= 0 or n % k]
     if bad:
         raise SystemExit(f"--labels must be positive multiples of the {k} classes, not {bad}")
-    budget = [f"epochs={a.epochs}"] if a.epochs else [f"max_steps={a.steps or 3000}"]
-    print(f"CPU: {describe_cpu()}; {a.threads} thread(s) per run, device {a.device}, {budget[0]}, {a.seeds} "
+    sets = parse_set(a.sets, option_types(MODELS.get("ssgan").algorithm.Options)) | ({"epochs": a.epochs} if a.epochs else {})
+    steps = None if a.epochs else (a.steps or 3000)
+    budget = f"epochs={a.epochs}" if a.epochs else f"max_steps={steps}"
+    print(f"CPU: {describe_cpu()}; {a.threads} thread(s) per run, device {a.device}, {budget}, {a.seeds} "
           f"seeds, preset {a.preset}, D {'raw' if a.no_ema else 'EMA'} weights; {a.dataset}: {len(data)} training "
           f"images, errors of its {len(test)} test images", flush=True)
     published = a.dataset == "mnist"
@@ -101,13 +85,13 @@ def main() -> None:
     for n in labels:
         found: dict[str, list] = {"ssgan": [], "sup": [], "s": []}
         for seed in range(a.seeds):
-            errors, s = test_errors(data, test, n // k, seed, budget, a.threads, a.device, a.preset, a.sets,
+            errors, s = test_errors(data, test, n // k, seed, steps, sets, a.threads, a.device, a.preset,
                                     not a.no_ema)
             found["ssgan"].append(errors)
             found["s"].append(s)
             if not a.no_baseline:
-                errors, _ = test_errors(data, test, n // k, seed, budget, a.threads, a.device, a.preset,
-                                        [*a.sets, "unsup_weight=0"], not a.no_ema)
+                errors, _ = test_errors(data, test, n // k, seed, steps, {**sets, "unsup_weight": 0}, a.threads,
+                                        a.device, a.preset, not a.no_ema)
                 found["sup"].append(errors)
         print(f"{n:6d} {n // k:9d} {mean_sd(found['ssgan']):>16s} {mean_sd(found['sup']):>16s}"
               f"{PUBLISHED.get(n, '-') if published else '-':>22s} {sum(found['s']) / len(found['s']):7.0f}",
