@@ -99,6 +99,16 @@ TINY_RUN = ["--dataset", "digits"] + [a for kv in ("max_steps=3", "width=8", "z_
                                       for a in ("--set", kv)]
 
 
+def fuzz_commands(run, tmp_path, all_commands: bool) -> list[list]:
+    """The commands a fuzzed run folder is put through: `sample` and `train --resume` always,
+    `interpolate` and `eval` too when all_commands (a subset of the cases: they are slower)."""
+    commands = [["sample", run, "--n", 4, "--out", tmp_path / "s.npz"], ["train", "--resume", run]]
+    if all_commands:
+        commands += [["interpolate", run, "--out", tmp_path / "i.png", "--rows", 2, "--steps", 3],
+                     ["eval", run, "--n", 20, "--no-memorization"]]
+    return commands
+
+
 def outcome(capsys, argv: list, seconds: float = 30) -> tuple[int, str]:
     """The command line in this process: (0, "") when it succeeds, (2, its one-line error) when it
     refuses; anything else fails the test: another exit code, a traceback, more than one line, or

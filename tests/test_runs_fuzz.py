@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import TINY_RUN, outcome
+from tests.helpers import TINY_RUN, fuzz_commands, outcome
 
 MODELS = {"dcgan": [], "infogan": [], "vae": []}
 CONFIG_KINDS = {"drop_key": 2, "retype": 4, "out_of_range": 3, "deep": 1, "nan": 1, "not_utf8": 1, "truncate": 2,
@@ -93,11 +93,7 @@ def test_damaged_run_files(bases, tmp_path, capsys, model, file, kind, i):
     path = run / ("config.json" if file == "config" else "metrics.jsonl")
     path.write_bytes((_config if file == "config" else _metrics)(path.read_text(), kind, rng))
 
-    commands = [["sample", run, "--n", 4, "--out", tmp_path / "s.npz"], ["train", "--resume", run]]
-    if i == 0 and kind in ("retype", "data", "step", "out_of_range"):
-        commands += [["interpolate", run, "--out", tmp_path / "i.png", "--rows", 2, "--steps", 3],
-                     ["eval", run, "--n", 20, "--no-memorization"]]
-    for argv in commands:
+    for argv in fuzz_commands(run, tmp_path, i == 0 and kind in ("retype", "data", "step", "out_of_range")):
         code, line = outcome(capsys, argv)
         if (file, kind) in MUST_REFUSE or ((file, kind) in MUST_REFUSE_RESUME and argv[0] == "train"):
             assert code == 2, (argv[0], line)

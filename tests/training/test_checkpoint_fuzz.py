@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from gankit.training import checkpoint as ckpt
-from tests.helpers import TINY_RUN, outcome
+from tests.helpers import TINY_RUN, fuzz_commands, outcome
 
 # every algorithm, self-conditioning (centres in D) and the autoencoder's extra.* state
 MODELS = {"gan": [], "dcgan": [], "dcgan-selfcond": ["dcgan", "--set", "clusters=4"], "cdcgan": [], "acgan": [],
@@ -125,11 +125,7 @@ def test_damaged_checkpoint(bases, tmp_path, capsys, model, kind, i):
     rng = random.Random(f"{model}-{kind}-{i}")
     save_file(tensors, str(path), metadata={"gankit": _mutate(meta, tensors, kind, rng)})
 
-    commands = [["sample", run, "--n", 4, "--out", tmp_path / "s.npz"], ["train", "--resume", run]]
-    if i == 0 and kind in ("drop_tensor", "retype_field", "param_groups", "drop_optional"):
-        commands += [["interpolate", run, "--out", tmp_path / "i.png", "--rows", 2, "--steps", 3],
-                     ["eval", run, "--n", 20, "--no-memorization"]]
-    for argv in commands:
+    for argv in fuzz_commands(run, tmp_path, i == 0 and kind in ("drop_tensor", "retype_field", "param_groups", "drop_optional")):
         code, line = outcome(capsys, argv)
         if kind in MUST_REFUSE:
             assert code == 2 and "checkpoint" in line, (argv[0], line)
