@@ -32,10 +32,14 @@ from gankit.config import build_config  # noqa: E402
 from gankit.device import resolve_precision  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 from gankit.sampling import draw, eval_mode  # noqa: E402
+from gankit.training.divergence import Diverged  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 
-MACHINE_KEYS = ("out", "threads", "device")  # not in a run's identity (the resolved precision is)
+# not in a run's identity (the resolved precision is); on_divergence: a bench run warns and goes on
+# (it measures the budget's end state, as the papers' runs do), and warn trains as stop does until
+# stop would have ended the run
+MACHINE_KEYS = ("out", "threads", "device", "on_divergence")
 
 
 def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: Optional[int], seed: int,
@@ -45,7 +49,7 @@ def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: Optio
     spec = MODELS.get(model)
     keys = [f"{k}={v}" for k, v in sets.items()] + ([f"max_steps={steps}"] if steps is not None else [])
     keys += [f"seed={seed}", f"threads={threads}", f"device={device}", "checkpoint_every=1000000000",
-             "checkpoint_minutes=0", f"log_every={max(1, min(100, steps or 100))}", "sample_every=1000000"]
+             "checkpoint_minutes=0", "on_divergence=warn", f"log_every={max(1, min(100, steps or 100))}", "sample_every=1000000"]
     cfg = build_config(model, spec.defaults, None, keys, {"dataset": data.name, "out": out, "preset": preset},
                        spec.dataset_defaults, spec.algorithm.Options, spec.paper)
     if cfg.image_size is None and data.kind == "image":
@@ -59,14 +63,18 @@ def trained(model: str, data, preset: str, sets: dict[str, Any], steps: Optional
     """Train `model` on `data` (a gankit Dataset) with the model's defaults, `preset`, then `sets`
     over them (as `gankit train MODEL --preset P --set k=v` would), for `steps` G steps (None: the
     budget `sets` gives), in a temporary run folder; yields (trainer, seconds of training), and the
-    folder goes when the block ends."""
+    folder goes when the block ends. The run warns of divergence and goes on (on_divergence=warn);
+    one whose weights stop being finite ends there, and the block gets it as it is."""
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
         out = Path(tmp) / "run"
         cfg = run_config(model, data, preset, sets, steps, seed, threads, device, str(out))
         t0 = time.perf_counter()
         trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), MODELS.get(model))
         with contextlib.redirect_stdout(io.StringIO()):  # the progress lines; the table is the output
-            trainer.train()
+            try:
+                trainer.train()
+            except Diverged:  # not finite: what it samples is what the budget gave (warned in metrics)
+                pass
         try:
             yield trainer, time.perf_counter() - t0
         finally:
@@ -80,12 +88,15 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
     copy where the run keeps one (ema=False: G's own weights, as the papers sample). Returns
     (samples, facts: seconds, s_per_epoch, batch size, steps)."""
     with trained(model, data, preset, sets, steps, seed, threads, device) as (trainer, seconds):
-        rows = [r for r in trainer.run.read_metrics() if "s_per_epoch" in r]
+        rows = trainer.run.read_metrics()
+        warned = [r["step"] for r in rows if r.get("divergence")]
+        rows = [r for r in rows if "s_per_epoch" in r]
         nets = trainer.sampling_nets() if ema else dict(trainer.nets)
         with eval_mode(nets[trainer.algo.sampler]):
             x = draw(trainer.algo, nets, n_samples, seed=10_000 + seed)
     facts = {"seconds": seconds, "s_per_epoch": rows[-1]["s_per_epoch"] if rows else math.nan,
-             "batch_size": trainer.cfg.batch_size, "steps": trainer.step}
+             "batch_size": trainer.cfg.batch_size, "steps": trainer.step,
+             "diverged_at": warned[0] if warned else None}  # the first step that warned of divergence
     return x, facts
 
 
@@ -112,6 +123,14 @@ class Results:
         precision = resolve_precision(cfg.precision, torch.device(cfg.device), data.kind)
         return json.dumps({"dataset": data.name, "config": conf, "precision": precision, **what}, sort_keys=True)
 
+    @staticmethod
+    def identity(key: str) -> str:
+        """A key as written by an older gankit, with the keys now left out of a run's identity
+        (MACHINE_KEYS) taken out of its config."""
+        rec = json.loads(key)
+        rec["config"] = {k: v for k, v in rec["config"].items() if k not in MACHINE_KEYS}
+        return json.dumps(rec, sort_keys=True)
+
     def load(self) -> dict[str, dict]:
         """key -> record of every finished run in the file (a cut last line is skipped)."""
         found = {}
@@ -119,7 +138,7 @@ class Results:
             for line in self.path.read_text().splitlines():
                 try:
                     rec = json.loads(line)
-                    found[rec["key"]] = rec
+                    found[self.identity(rec["key"])] = rec
                 except (ValueError, KeyError, TypeError):
                     continue
         return found
@@ -143,6 +162,11 @@ def _commit() -> str:
                               cwd=Path(__file__).parent, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def warned(records: list[dict]) -> int:
+    """How many of these runs warned of divergence on the way (records of Results)."""
+    return sum(1 for r in records if r["facts"].get("diverged_at") is not None)
 
 
 def mean_sd(values: list[float], digits: int = 1, scale: float = 1.0) -> str:

@@ -7,6 +7,7 @@ of each run's (EMA) generator, scored by gankit/metrics/modes.py's mixture_modes
               (gankit eval's stricter count)
   hq %        share of the samples that are high quality
   rev KL      KL(modes of the high-quality samples || uniform), PacGAN's reverse KL
+  div         runs that warned of divergence (a bench run goes on to its budget; collapse_runs.py)
   ok          seeds with every mode captured and >= 95% high-quality samples (the issue's goal:
               8/8 on ring8 and 25/25 on grid25 in at least 9 of 10 seeds)
 Mean +- sd over the seeds; the published rows are printed beside (PacGAN Table 1; the unrolled
@@ -40,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample  # noqa: E402
+from collapse_runs import Results, mean_sd, warned, parse_rows, run_config, train_and_sample  # noqa: E402
 
 from gankit.config import parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> None:
         k = len(centres)
         print(f"\n{name}: {k} modes, std {std:g}; a high-quality sample lies within 3 std of its mode")
         print(f"{'row':26s} {'n':>3s} {'modes':>13s} {'modes20':>13s} {'hq %':>13s} {'rev KL':>13s} {'ok':>6s} "
-              f"{'s/run':>6s}", flush=True)
+              f"{'s/run':>6s} {'div':>4s}", flush=True)
         for row in rows:
             recs = [done[j[5]] for j in jobs if j[0] == name and j[1] == row and j[5] in done]
             if not recs:
@@ -133,7 +134,7 @@ def main() -> None:
             secs = statistics.median(r["facts"]["seconds"] for r in recs)  # a paused run does not skew it
             print(f"{row:26s} {len(recs):3d} {mean_sd(col['modes']):>13s} {mean_sd(col['modes20']):>13s} "
                   f"{mean_sd(col['hq'], scale=100):>13s} {mean_sd(col['kl'], 2):>13s} "
-                  f"{ok:>3d}/{len(recs):<2d} {secs:6.0f}")
+                  f"{ok:>3d}/{len(recs):<2d} {secs:6.0f} {warned(recs):4d}")
         for label, modes, hq, kl in PUBLISHED[name]:
             print(f"{label:26s} {'':>3s} {modes:>13s} {'':>13s} {hq:>13s} {kl:>13s}   (published)")
 

@@ -26,8 +26,9 @@ Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2]
 Needs the MNIST files (--data-dir, or gankit's search order) and gankit's MNIST classifier (trained
 and cached on first use). Finished runs go into --results (bench/results/stacked_mnist.jsonl; see
 collapse_runs.py): runs already there are not redone, `--shard 0/2` and `--shard 1/2` in two
-processes share the work, and the tables are printed from the file (n: the seeds found). Prints
-tables; never asserts.
+processes share the work, and the tables are printed from the file (n: the seeds found; div: the
+runs that warned of divergence, which a bench run survives to its budget). Prints tables; never
+asserts.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample  # noqa: E402
+from collapse_runs import Results, mean_sd, warned, parse_rows, run_config, train_and_sample  # noqa: E402
 
 from gankit.config import TrainConfig, parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -124,9 +125,9 @@ def main() -> None:
         epoch = statistics.median(r["facts"]["s_per_epoch"] for r in recs)  # a paused run does not skew them
         secs = statistics.median(r["facts"]["seconds"] for r in recs)
         print(f"{name:26s} {dw:>8s} {len(recs):3d} {mean_sd(modes):>15s} {mean_sd(kl, 2):>13s} {epoch:8.1f} "
-              f"{secs:6.0f}", flush=True)
+              f"{secs:6.0f} {warned(recs):4d}", flush=True)
 
-    print(f"{'row':26s} {'D width':>8s} {'n':>3s} {'modes':>15s} {'KL':>13s} {'s/epoch':>8s} {'s/run':>6s}")
+    print(f"{'row':26s} {'D width':>8s} {'n':>3s} {'modes':>15s} {'KL':>13s} {'s/epoch':>8s} {'s/run':>6s} {'div':>4s}")
     for name in rows:
         row(name, 1.0)
     for label, modes, kl in PUBLISHED:
