@@ -177,13 +177,14 @@ class Model:
         return out
 
     def arithmetic(self, a: str, b: str, c: str, k: int = 8, pool: int = 2000, seed: int = 0,
-                   noise: float = 0.25, data_dir: Optional[str] = None):
+                   noise: float = 0.25, data_dir: Optional[str] = None, rescale: bool = True):
         """Latent vector arithmetic a - b + c over groups of samples (gankit/arithmetic.py), each a
         spec like "class=7,thick" or "slant=left": an `arithmetic.Arithmetic` (its `grid()` is
-        what `gankit arithmetic` writes)."""
+        what `gankit arithmetic` writes). rescale=False: the mean latents as they are, not at a
+        sample's typical length."""
         from gankit.arithmetic import arithmetic
 
-        return arithmetic(self, [a, b, c], k, pool, seed, noise, data_dir)
+        return arithmetic(self, [a, b, c], k, pool, seed, noise, data_dir, rescale)
 
     @torch.no_grad()
     def classify(self, images: Union[np.ndarray, torch.Tensor], logits: bool = False) -> torch.Tensor:

@@ -137,8 +137,9 @@ class Arithmetic:
 
 @torch.no_grad()
 def arithmetic(model, specs: list[str], k: int = 8, pool: int = 2000, seed: int = 0, noise: float = 0.25,
-               data_dir: Optional[str] = None) -> Arithmetic:
-    """a - b + c over the groups `specs` (three spec strings) of a gankit.load(RUN) model."""
+               data_dir: Optional[str] = None, rescale: bool = True) -> Arithmetic:
+    """a - b + c over the groups `specs` (three spec strings) of a gankit.load(RUN) model;
+    rescale: the mean latents and the result put back at a sample's typical length (`typical`)."""
     from gankit.data.base import to_uint8
     from gankit.models.selfcond import SelfConditionedG
 
@@ -176,12 +177,25 @@ def arithmetic(model, specs: list[str], k: int = 8, pool: int = 2000, seed: int 
         parts.append((zi, yi))
         groups.append(x[idx])
         zm, ym = zi.mean(0, keepdim=True), None if yi is None else yi.mean(0, keepdim=True)
-        means.append(_gen(model, zm, ym)[0])
+        means.append(_gen(model, typical(zm, model.cfg.z_dim) if rescale else zm, ym)[0])
     zr, yr = combine(parts)
     jitter = (torch.rand(k - 1, zr.shape[1], generator=g) * 2 - 1) * noise
     zs = torch.cat([zr, zr + jitter])
+    if rescale:
+        zr, zs = typical(zr, model.cfg.z_dim), typical(zs, model.cfg.z_dim)
     result = _gen(model, zs, None if yr is None else yr.expand(k, -1))
     return Arithmetic(groups, torch.stack(means), result, zr, yr)
+
+
+def typical(z: torch.Tensor, n: int) -> torch.Tensor:
+    """z (N, Z) with each row's first n entries (the standard-normal noise) scaled to length
+    sqrt(n), the length of a typical draw: a mean of k latents is sqrt(k) times shorter, and a
+    generator makes faint, atypical images of such short latents (White 2016, "Sampling generative
+    networks"). The rest (a model's codes) is left as it is."""
+    n = min(n, z.shape[1])
+    head = z[:, :n]
+    head = head * (n ** 0.5 / head.norm(dim=1, keepdim=True).clamp_min(1e-6))
+    return torch.cat([head, z[:, n:]], 1)
 
 
 def _gen(model, z: torch.Tensor, soft: Optional[torch.Tensor]) -> torch.Tensor:

@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--pool", type=int, default=2000, help="samples drawn to choose the groups from (default 2000)")
     ar.add_argument("--noise", type=float, default=0.25, help="uniform noise on the result's variations (default 0.25)")
     ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--raw-means", action="store_true", help="generate the mean latents and a - b + c as they "
+                    "are (default: scaled to a sample's typical length, where G's images are sharp)")
     ar.add_argument("--checkpoint", default=None, help="best or last (default: best if kept)")
     ar.add_argument("--data-dir", help="folder holding the dataset's files (its domain classifier)")
     ar.add_argument("--device", default="cpu")

@@ -421,7 +421,8 @@ def arithmetic(args: argparse.Namespace) -> None:
     if args.pool < args.k or args.noise < 0:
         raise UserError("--pool must be at least --k and --noise at least 0")
     model = load(args.run, args.checkpoint, args.device)
-    r = model.arithmetic(args.a, args.b, args.c, args.k, args.pool, args.seed, args.noise, args.data_dir)
+    r = model.arithmetic(args.a, args.b, args.c, args.k, args.pool, args.seed, args.noise, args.data_dir,
+                         not args.raw_means)
     save_grid(to_uint8(r.grid()), out, nrow=args.k + 1)
     print(f"wrote {out}: rows {args.a!r}, {args.b!r}, {args.c!r} ({args.k} samples each, the image of their "
           f"mean latent last), then {args.a!r} - {args.b!r} + {args.c!r} and {args.k - 1} variations")

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit.arithmetic import combine, ink, parse_spec, slant
+from gankit.arithmetic import combine, ink, parse_spec, slant, typical
 from gankit.errors import UserError
 from tests.test_cli import FAST, error_of, run_cli
 
@@ -46,6 +46,15 @@ def test_combine_is_a_minus_b_plus_c_with_soft_classes():
     assert torch.allclose(soft, torch.tensor([[0.5, 0.0, 1.0]]) / 1.5)  # 1 - 0.5 + 0 clipped, rescaled
 
 
+def test_typical_scales_the_noise_to_a_samples_length_and_leaves_the_codes():
+    z = torch.randn(4, 10, generator=torch.Generator().manual_seed(0)) * 0.3
+    out = typical(z, 7)
+    assert torch.allclose(out[:, :7].norm(dim=1), torch.full((4,), 7 ** 0.5))
+    assert torch.allclose(out[:, :7] / out[:, :7].norm(dim=1, keepdim=True), z[:, :7] / z[:, :7].norm(dim=1, keepdim=True))
+    assert torch.equal(out[:, 7:], z[:, 7:])
+    assert torch.allclose(typical(z, 50).norm(dim=1), torch.full((4,), 10 ** 0.5))  # n beyond the width: all of z
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     mp = pytest.MonkeyPatch()
@@ -69,6 +78,18 @@ def test_arithmetic_writes_four_rows_for_every_kind_of_generator(runs, tmp_path,
     r = gankit.load(runs / model).arithmetic("thick", "thin", "slant=left", k=3, pool=40)
     assert r.grid().shape == (16, 1, 8, 8) and r.z.shape[0] == 1
     assert (r.soft_label is None) == (model == "dcgan")
+    n = min(gankit.load(runs / model).cfg.z_dim, r.z.shape[1])
+    assert r.z[:, :n].norm().item() == pytest.approx(n ** 0.5, rel=1e-4)  # at a sample's length
+    raw = gankit.load(runs / model).arithmetic("thick", "thin", "slant=left", k=3, pool=40, rescale=False)
+    assert raw.z[:, :n].norm().item() != pytest.approx(n ** 0.5, rel=1e-3)  # as the means make it
+    assert torch.allclose(raw.z[:, :n] / raw.z[:, :n].norm(), r.z[:, :n] / r.z[:, :n].norm(), atol=1e-5)
+
+
+def test_raw_means_from_the_command_line(runs, tmp_path):
+    out = tmp_path / "raw.png"
+    run_cli("arithmetic", runs / "dcgan", "thick", "thin", "slant=left", "--out", out, "--k", "3", "--pool", "40",
+            "--raw-means")
+    assert out.exists()
 
 
 def test_arithmetic_mistakes_are_one_line_errors(runs, tmp_path, capsys):
