@@ -204,6 +204,11 @@ class Algorithm:
         InfoGAN's code accuracy, a VAE's test log-likelihood. Added to `gankit eval`'s table."""
         return {}
 
+    def quick_scores(self, nets: dict[str, nn.Module], ref: Any, device: torch.device) -> dict:
+        """The scores of `scores` cheap enough to log at every --eval-every (numbers only; ssgan:
+        D's test accuracy); none by default."""
+        return {}
+
     def figures(self, nets: dict[str, nn.Module], x_real: Tensor, folder: Path) -> list[Path]:
         """Pictures written at the end of training besides the sample grids (traversals,
         reconstructions); x_real: some model-range training images. Returns the paths written."""

@@ -342,6 +342,9 @@ class SSGAN(GAN):
                 f"on the {n} images of the test split; d_class_errors counts its mistakes (Salimans 2016 Table 1 "
                 f"counts errors of 10,000); trained with {self.options.labels_per_class} labels per class"}
 
+    def quick_scores(self, nets, ref, device):
+        return {k: v for k, v in self.scores(nets, ref, device).items() if not k.endswith("_protocol")}
+
     def describe(self):
         c = self.cfg
         return (f"semi-supervised: D a {self.k}-class classifier (real vs fake from its logits) trained on "

@@ -348,6 +348,7 @@ class Trainer:
         if self.data.kind == "image":
             x = to_uint8(x)
         scores = quick(self.evaluator, x, labels)
+        scores.update(self.algo.quick_scores(nets, self.evaluator, self.device))  # ssgan: D's test accuracy
         row = {"step": self.step, "epoch": self._epoch_progress(), "time_s": round(self.elapsed, 2),
                "eval": True, **scores}
         problem = self.watch.check(row)

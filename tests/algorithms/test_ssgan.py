@@ -177,8 +177,16 @@ def test_d_learns_the_classes_from_two_labels_each(tmp_path):
 @pytest.fixture(scope="module")
 def ssgan_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "s"
-    run_cli("train", "ssgan", "--labels-per-class", "3", "--out", out, *TINY_RUN)
+    run_cli("train", "ssgan", "--labels-per-class", "3", "--out", out, *TINY_RUN, "--eval-every", "3")
     return out
+
+
+def test_eval_every_logs_d_as_a_classifier(ssgan_run):
+    rows = [r for r in RunFolder.open(ssgan_run).read_metrics() if r.get("eval")]
+    assert [r["step"] for r in rows] == [3]
+    acc, errors = rows[0]["d_class_accuracy"], rows[0]["d_class_errors"]
+    assert 0 <= acc <= 1 and errors == round(360 * (1 - acc))
+    assert not any(k.endswith("_protocol") for k in rows[0])
 
 
 def test_eval_reports_d_as_a_classifier_of_the_test_split(ssgan_run, capsys):
