@@ -16,8 +16,9 @@ Rows (--rows, comma-separated; all by default):
   mbstd         dcgan-paper with the minibatch standard deviation (mbstd=1, groups of 4)
   mbdisc        dcgan-paper with minibatch discrimination (mbdisc=50 kernels of 5)
   selfcond      dcgan-paper self-conditioned on --clusters k-means clusters
---table3 adds PacGAN's Table 3 rows: dcgan-paper, unrolled5 and pack2 with a discriminator of
-1/4 and 1/2 of G's channels (d_width = width / 4, width / 2), published numbers beside.
+--table3 adds PacGAN's Table 3 rows: dcgan-paper, unrolled5 and pack2 (those of them in --rows)
+with a discriminator of 1/4 and 1/2 of G's channels (d_width = width / 4, width / 2), published
+numbers beside.
 
 Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2] [--seeds 10]
                                      [--steps 5000] [--samples 26000] [--clusters 100] [--table3]
@@ -91,7 +92,8 @@ def main() -> None:
     classify = make_extractor("classifier", "stacked-mnist", "image", args.data_dir, "cpu", 28, 3)
     print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
           f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights", flush=True)
-    plan = [(name, 1.0) for name in rows] + ([(n, f) for n in TABLE3 for f in (0.25, 0.5)] if args.table3 else [])
+    plan = [(name, 1.0) for name in rows] + ([(n, f) for n in TABLE3 if n in rows for f in (0.25, 0.5)]
+                                             if args.table3 else [])
     jobs = []  # (row, fraction, seed, model, preset, keys, run key)
     for name, fraction in plan:
         model, preset, keys = ROWS[name]
@@ -135,6 +137,8 @@ def main() -> None:
     if args.table3:
         print("\nPacGAN Table 3: discriminators of 1/4 and 1/2 of G's channels (d_width)")
         for name, (label, quarter, half) in TABLE3.items():
+            if name not in rows:
+                continue
             for fraction, published in ((0.25, quarter), (0.5, half)):
                 row(name, fraction)
                 print(f"{label + ' (published)':26s} {'1/' + str(round(1 / fraction)):>8s} {'':>3s} {published:>15.1f}")
