@@ -36,10 +36,10 @@ from gankit.training.divergence import Diverged  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 
-# not in a run's identity (the resolved precision is); on_divergence: a bench run warns and goes on
-# (it measures the budget's end state, as the papers' runs do), and warn trains as stop does until
-# stop would have ended the run
-MACHINE_KEYS = ("out", "threads", "device", "on_divergence")
+# keys not in a run's identity: the machine's (the resolved precision is in it), and on_divergence:
+# a bench run warns and goes on (it measures the budget's end state, as the papers' runs do), and
+# warn trains as stop does until stop would have ended the run
+NOT_IN_KEY = ("out", "threads", "device", "on_divergence")
 
 
 def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: Optional[int], seed: int,
@@ -119,16 +119,16 @@ class Results:
     def key(data, cfg, **what: Any) -> str:
         """The identity of a run: the dataset, its config but the machine keys, the precision it
         trains in here, and `what` (the samples drawn, EMA or not)."""
-        conf = {k: v for k, v in cfg.to_dict().items() if k not in MACHINE_KEYS}
+        conf = {k: v for k, v in cfg.to_dict().items() if k not in NOT_IN_KEY}
         precision = resolve_precision(cfg.precision, torch.device(cfg.device), data.kind)
         return json.dumps({"dataset": data.name, "config": conf, "precision": precision, **what}, sort_keys=True)
 
     @staticmethod
     def identity(key: str) -> str:
         """A key as written by an older gankit, with the keys now left out of a run's identity
-        (MACHINE_KEYS) taken out of its config."""
+        (NOT_IN_KEY) taken out of its config."""
         rec = json.loads(key)
-        rec["config"] = {k: v for k, v in rec["config"].items() if k not in MACHINE_KEYS}
+        rec["config"] = {k: v for k, v in rec["config"].items() if k not in NOT_IN_KEY}
         return json.dumps(rec, sort_keys=True)
 
     def load(self) -> dict[str, dict]:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import Results, mean_sd, warned, parse_rows, run_config, train_and_sample  # noqa: E402
+from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample, warned  # noqa: E402
 
 from gankit.config import parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import Results, mean_sd, warned, parse_rows, run_config, train_and_sample  # noqa: E402
+from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample, warned  # noqa: E402
 
 from gankit.config import TrainConfig, parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -92,8 +92,8 @@ def main() -> None:
     classify = make_extractor("classifier", "stacked-mnist", "image", args.data_dir, "cpu", 28, 3)
     print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
           f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights", flush=True)
-    plan = [(name, 1.0) for name in rows] + ([(n, f) for n in TABLE3 if n in rows for f in (0.25, 0.5)]
-                                             if args.table3 else [])
+    table3 = [(n, f) for n in TABLE3 if n in rows for f in (0.25, 0.5)] if args.table3 else []
+    plan = [(name, 1.0) for name in rows] + table3
     jobs = []  # (row, fraction, seed, model, preset, keys, run key)
     for name, fraction in plan:
         model, preset, keys = ROWS[name]
