@@ -49,12 +49,18 @@ def run_config(model: str, data, preset: str, sets: dict[str, Any], steps: Optio
     spec = MODELS.get(model)
     keys = [f"{k}={v}" for k, v in sets.items()] + ([f"max_steps={steps}"] if steps is not None else [])
     keys += [f"seed={seed}", f"threads={threads}", f"device={device}", "checkpoint_every=1000000000",
-             "checkpoint_minutes=0", "on_divergence=warn", f"log_every={max(1, min(100, steps or 100))}", "sample_every=1000000"]
+             "checkpoint_minutes=0", "on_divergence=warn", f"log_every={max(1, min(100, steps or 100))}",
+             "sample_every=1000000"]
     cfg = build_config(model, spec.defaults, None, keys, {"dataset": data.name, "out": out, "preset": preset},
                        spec.dataset_defaults, spec.algorithm.Options, spec.paper)
     if cfg.image_size is None and data.kind == "image":
         cfg.image_size = data.shape[-1]
     return cfg
+
+
+def run_precision(cfg, data) -> str:
+    """The precision a run of `cfg` trains in on this machine (what precision=auto resolves to)."""
+    return resolve_precision(cfg.precision, torch.device(cfg.device), data.kind)
 
 
 @contextlib.contextmanager
@@ -119,16 +125,18 @@ class Results:
     def key(data, cfg, **what: Any) -> str:
         """The identity of a run: the dataset, its config but the machine keys, the precision it
         trains in here, and `what` (the samples drawn, EMA or not)."""
-        conf = {k: v for k, v in cfg.to_dict().items() if k not in NOT_IN_KEY}
-        precision = resolve_precision(cfg.precision, torch.device(cfg.device), data.kind)
-        return json.dumps({"dataset": data.name, "config": conf, "precision": precision, **what}, sort_keys=True)
+        return Results._canonical({"dataset": data.name, "config": cfg.to_dict(),
+                                   "precision": run_precision(cfg, data), **what})
 
     @staticmethod
     def identity(key: str) -> str:
         """A key as written by an older gankit, with the keys now left out of a run's identity
         (NOT_IN_KEY) taken out of its config."""
-        rec = json.loads(key)
-        rec["config"] = {k: v for k, v in rec["config"].items() if k not in NOT_IN_KEY}
+        return Results._canonical(json.loads(key))
+
+    @staticmethod
+    def _canonical(rec: dict) -> str:
+        rec = {**rec, "config": {k: v for k, v in rec["config"].items() if k not in NOT_IN_KEY}}
         return json.dumps(rec, sort_keys=True)
 
     def load(self) -> dict[str, dict]:

@@ -26,13 +26,12 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from collapse_runs import mean_sd, run_config, trained  # noqa: E402
+from collapse_runs import mean_sd, run_config, run_precision, trained  # noqa: E402
 
 from gankit.algorithms import MODELS  # noqa: E402
 from gankit.config import option_types, parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset, to_model_range  # noqa: E402
-from gankit.device import describe_cpu, resolve_precision  # noqa: E402
+from gankit.device import describe_cpu  # noqa: E402
 
 # Salimans et al. 2016, Table 1: test errors of 10,000 (mean +- sd over 10 seeds) by total labels
 PUBLISHED = {20: "1677 +- 452", 50: "221 +- 136", 100: "93 +- 6.5", 200: "90 +- 4.2"}
@@ -73,14 +72,13 @@ def main() -> None:
     bad = [n for n in labels if n <= 0 or n % k]
     if bad:
         raise SystemExit(f"--labels must be positive multiples of the {k} classes, not {bad}")
-    sets = parse_set(a.sets, option_types(MODELS.get("ssgan").algorithm.Options)) | ({"epochs": a.epochs} if a.epochs else {})
+    sets = parse_set(a.sets, option_types(MODELS.get("ssgan").algorithm.Options))
+    sets |= {"epochs": a.epochs} if a.epochs else {}
     steps = None if a.epochs else (a.steps or 3000)
     budget = f"epochs={a.epochs}" if a.epochs else f"max_steps={steps}"
     cfg = run_config("ssgan", data, a.preset, {**sets, "labels_per_class": 1}, steps, 0, a.threads, a.device)
-    precision = resolve_precision(cfg.precision, torch.device(a.device), data.kind)
-    print(f"CPU: {describe_cpu()}; ssgan trains in {precision}; {a.threads} thread(s) per run, device {a.device}, "
-          f"{budget}, {a.seeds} "
-          f"seeds, preset {a.preset}, D {'raw' if a.no_ema else 'EMA'} weights; {a.dataset}: {len(data)} training "
+    print(f"CPU: {describe_cpu()}; ssgan trains in {run_precision(cfg, data)}; {a.threads} thread(s) per run, "
+          f"device {a.device}, {budget}, {a.seeds} seeds, preset {a.preset}, D {'raw' if a.no_ema else 'EMA'} weights; {a.dataset}: {len(data)} training "
           f"images, errors of its {len(test)} test images", flush=True)
     published = a.dataset == "mnist"
     head = f"{'labels':>6s} {'per class':>9s} {'ssgan':>16s} {'supervised D':>16s}" \

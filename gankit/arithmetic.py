@@ -171,18 +171,17 @@ def arithmetic(model, specs: list[str], k: int = 8, pool: int = 2000, seed: int 
                             str(model.device), image_size=info.shape[-1], channels=info.shape[0])
         probs = ex(to_uint8(x)).probs
     parts, groups, means = [], [], []
+    fit = (lambda z: typical(z, model.cfg.z_dim)) if rescale else (lambda z: z)
     for s in parsed:
         idx = select(s, x, probs, k)
         zi, yi = z[idx], None if onehot is None else onehot[idx]
         parts.append((zi, yi))
         groups.append(x[idx])
         zm, ym = zi.mean(0, keepdim=True), None if yi is None else yi.mean(0, keepdim=True)
-        means.append(_gen(model, typical(zm, model.cfg.z_dim) if rescale else zm, ym)[0])
+        means.append(_gen(model, fit(zm), ym)[0])
     zr, yr = combine(parts)
     jitter = (torch.rand(k - 1, zr.shape[1], generator=g) * 2 - 1) * noise
-    zs = torch.cat([zr, zr + jitter])
-    if rescale:
-        zr, zs = typical(zr, model.cfg.z_dim), typical(zs, model.cfg.z_dim)
+    zr, zs = fit(zr), fit(torch.cat([zr, zr + jitter]))
     result = _gen(model, zs, None if yr is None else yr.expand(k, -1))
     return Arithmetic(groups, torch.stack(means), result, zr, yr)
 

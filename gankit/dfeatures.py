@@ -61,8 +61,8 @@ def linear_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.
     from sklearn.svm import LinearSVC
 
     scaler = StandardScaler().fit(train_f.numpy())
-    # the dual solver even with more images than features: on 10,000 x 4,096 features the primal
-    # one ran past 10 minutes, the dual took 3.5 (docs/benchmarks.md, D features)
+    # the dual solver even with more images than features: on 10,000 x 4,096 D features the primal
+    # one ran past 10 minutes a fit, the dual about 3 (MNIST, docs/benchmarks.md, D features)
     svm = LinearSVC(C=c, max_iter=5000, dual=True)
     import warnings
 
