@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="periodic step checkpoints kept besides last and best (= --set keep=K)")
     t.add_argument("--on-divergence", choices=["stop", "rollback", "warn"],
                    help="what a diverged run does (= --set on_divergence=...; default stop)")
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (= --set threads=N; default: torch's choice); a resume may "
+                   "change it for the machine it now runs on")
     t.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly")
 
     s = sub.add_parser("sample", help="draw samples from a trained run into an .npz file")

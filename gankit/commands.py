@@ -56,7 +56,7 @@ def train(args: argparse.Namespace) -> None:
              "eval_every": getattr(args, "eval_every", None), "keep": getattr(args, "keep", None),
              "on_divergence": getattr(args, "on_divergence", None),
              "tensorboard": getattr(args, "tensorboard", None), "preset": getattr(args, "preset", None),
-             **_model_flags(spec, args)}
+             "threads": getattr(args, "threads", None), **_model_flags(spec, args)}
     cfg = build_config(model, spec.defaults, args.config, args.set, flags, spec.dataset_defaults,
                        spec.algorithm.Options, spec.paper)
     tensorboard.check(cfg)  # "pip install tensorboard" before any data is loaded
@@ -114,7 +114,7 @@ def _resume(args: argparse.Namespace) -> None:
              if getattr(args, name, None)] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
-                        "(only --epochs or --minutes may change, and --tensorboard may be turned on)")
+                        "(only --epochs, --minutes or --threads may change, and --tensorboard may be turned on)")
     run = RunFolder.open(args.resume)
     torchrun = distributed.from_env() is not None  # then rank 0 takes the folder below, once the group is up
 
@@ -136,7 +136,13 @@ def _resume(args: argparse.Namespace) -> None:
     tensorboard_on = bool(getattr(args, "tensorboard", None)) and not cfg.tensorboard
     cfg.tensorboard = cfg.tensorboard or tensorboard_on
     tensorboard.check(cfg)
-    rewrite = new_budget or tensorboard_on
+    # the machine a run continues on may have other cores; the same math, though float sums may
+    # then round differently, so the continuation is exact only at the saved thread count
+    new_threads = getattr(args, "threads", None) is not None and args.threads != cfg.threads
+    if new_threads:
+        cfg.threads = args.threads
+        validate(cfg)
+    rewrite = new_budget or tensorboard_on or new_threads
     if rewrite and not torchrun:
         run.write_config(cfg, info)
     data = _training_data(cfg)

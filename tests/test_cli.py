@@ -1,6 +1,7 @@
 """The command line end to end on scikit-learn's digits, into temporary folders."""
 
 import errno
+import json
 import subprocess
 import sys
 
@@ -71,9 +72,11 @@ def test_interpolate_writes_rows(cdcgan_run, tmp_path):
 def test_unconditional_sample_and_resume(tmp_path, capsys):
     out = tmp_path / "u"
     run_cli("train", "dcgan", "--epochs", "1", "--out", out, *FAST)
-    run_cli("train", "--resume", out, "--epochs", "2")
+    run_cli("train", "--resume", out, "--epochs", "2", "--threads", "1")
     assert "resuming" in capsys.readouterr().out
     assert (out / "samples" / "epoch_0002.png").is_file()
+    assert json.loads((out / "config.json").read_text())["config"]["threads"] == 1  # the new machine's count is kept
+    assert "threads must be" in error_of(capsys, "train", "--resume", out, "--threads", "0")
     run_cli("sample", out, "--n", 3, "--out", tmp_path / "u.npz")
     z = np.load(tmp_path / "u.npz")
     assert z["images"].shape == (3, 8, 8) and "labels" not in z
@@ -165,18 +168,14 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path, capsys):
 
 
 def test_flags_for_evaluation_and_reliability_keys(tmp_path):
-    import json
-
     out = tmp_path / "r"
     run_cli("train", "gan", "--dataset", "ring8", "--out", out, "--keep", "1", "--on-divergence", "warn",
-            "--eval-every", "7", *FAST, "--set", "max_steps=8")
+            "--eval-every", "7", "--threads", "1", *FAST, "--set", "max_steps=8")
     cfg = json.loads((out / "config.json").read_text())["config"]
-    assert (cfg["keep"], cfg["on_divergence"], cfg["eval_every"]) == (1, "warn", 7)
+    assert (cfg["keep"], cfg["on_divergence"], cfg["eval_every"], cfg["threads"]) == (1, "warn", 7, 1)
 
 
 def test_preset_paper_is_named_in_the_banner_config_json_and_models(tmp_path, capsys):
-    import json
-
     out = tmp_path / "p"
     run_cli("train", "gan", "--dataset", "ring8", "--preset", "paper", "--out", out, "--set", "max_steps=3", *FAST)
     printed = capsys.readouterr().out
