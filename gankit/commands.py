@@ -111,7 +111,7 @@ def _resume(args: argparse.Namespace) -> None:
 
     extra = [name for name in ("model", "dataset", "data_dir", "out", "seed", "config", "eval_every", "keep", "on_divergence",
                                "preset", *MODEL_FLAGS)
-             if getattr(args, name, None)] + (["set"] if args.set else [])
+             if getattr(args, name, None) is not None] + (["set"] if args.set else [])
     if extra:
         raise UserError(f"--resume continues the saved config; drop {', '.join('--' + e.replace('_', '-') for e in extra)} "
                         "(only --epochs, --minutes or --threads may change, and --tensorboard may be turned on)")
@@ -126,11 +126,9 @@ def _resume(args: argparse.Namespace) -> None:
     cfg, info = run.read_config()
     new_budget = args.epochs is not None or args.minutes is not None
     if new_budget:
-        # budgets are totals for the whole run; a new epoch count replaces a time budget
-        if args.epochs is not None:
-            cfg.epochs, cfg.minutes = args.epochs, None
-        else:
-            cfg.minutes = args.minutes
+        # budgets are totals for the whole run; the new one replaces every limit the run had
+        # (epochs, minutes, max_steps), or an old limit already reached would end it at once
+        cfg.epochs, cfg.minutes, cfg.max_steps = args.epochs, args.minutes, None
         validate(cfg)
     # TensorBoard only logs what training computes anyway, so a resume may turn it on
     tensorboard_on = bool(getattr(args, "tensorboard", None)) and not cfg.tensorboard

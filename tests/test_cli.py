@@ -167,6 +167,16 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
 
 
+def test_a_resume_budget_replaces_every_old_limit(tmp_path, capsys):
+    out = tmp_path / "b"
+    run_cli("train", "dcgan", "--out", out, *FAST, "--set", "max_steps=2")
+    capsys.readouterr()
+    run_cli("train", "--resume", out, "--epochs", "1")  # max_steps=2 was reached: it must not end the resume
+    assert "done (finished 1 epochs)" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["config"]["max_steps"] is None
+    assert "drop --seed" in error_of(capsys, "train", "--resume", out, "--seed", "0")  # 0 is a value, not absent
+
+
 def test_flags_for_evaluation_and_reliability_keys(tmp_path):
     out = tmp_path / "r"
     run_cli("train", "gan", "--dataset", "ring8", "--out", out, "--keep", "1", "--on-divergence", "warn",
