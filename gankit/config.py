@@ -122,6 +122,12 @@ POSITIVE = ("epochs", "minutes", "max_steps", "auto_images", "z_dim", "width", "
             "d_steps", "g_steps", "pack", "mbstd_group", "d_width", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
 NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "unroll", "mbstd", "mbdisc", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+def check_device_name(name: str) -> None:
+    """A device name gankit takes (whether this machine has it is gankit.device's question)."""
+    if not (name in ("auto", "cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit())):
+        raise UserError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+
+
 SEED_MAX = 2**32 - 1  # numpy's seed range; gankit derives other seeds from it (seed * 1_000_003 + epoch)
 # the largest value of every count, size and rate, and why: a setting past these is a typo or a
 # run that cannot finish, refused before anything is allocated (training/memory.py then checks
@@ -283,8 +289,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UserError(f"eval_samples must be at least 10, got {cfg.eval_samples}")
     if cfg.batch_size % cfg.pack:
         raise UserError(f"batch_size ({cfg.batch_size}) must be a multiple of pack ({cfg.pack})")
-    if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
-        raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    check_device_name(cfg.device)
     return cfg
 
 

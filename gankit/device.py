@@ -6,19 +6,26 @@ import contextlib
 
 import torch
 
+from gankit.config import check_device_name
 from gankit.errors import UserError
+
+HOW_CPU = "--device cpu; for gankit train, --set device=cpu"
 
 
 def resolve_device(name: str) -> torch.device:
+    check_device_name(name)
     if name == "auto":  # a CUDA GPU, else Apple's MPS (untested: no Mac here), else the CPU
         if torch.cuda.is_available():
             return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
         return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU; use --set device=cpu")
+        raise UserError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU; use cpu ({HOW_CPU})")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise UserError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                        "numbered from cuda:0")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("device 'mps' asked for, but it is not available; use --set device=cpu")
+        raise UserError(f"device 'mps' asked for, but it is not available; use cpu ({HOW_CPU})")
     return torch.device(name)
 
 

@@ -1,8 +1,20 @@
 """Device and precision resolution."""
 
+import pytest
 import torch
 
 from gankit import device as device_mod
+from gankit.errors import UserError
+
+
+@pytest.mark.parametrize("name, message", [("gpu", "device must be"), ("cuda:abc", "device must be"),
+                                           ("cuda:7", "has 2 CUDA GPU")])
+def test_a_device_name_the_machine_lacks_is_a_user_error(monkeypatch, name, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(UserError, match=message):
+        device_mod.resolve_device(name)
+    assert device_mod.resolve_device("cuda:1") == torch.device("cuda:1")
 
 
 def test_auto_precision_is_bf16_on_images_and_fp32_on_points_where_bf16_exists(monkeypatch):
