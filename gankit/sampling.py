@@ -7,6 +7,8 @@ samples on any device. A samples .npz (`gankit sample`) holds `images` uint8 (N,
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -26,7 +28,11 @@ def read_samples(path: str | Path) -> tuple[torch.Tensor, Optional[torch.Tensor]
     """
     path = Path(path)
     try:
-        with np.load(path) as f:
+        loaded = np.load(path)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
+            raise UserError(f"{path} is a single .npy array, not an .npz of named arrays; pass a file written "
+                            "by `gankit sample`, or save yours with np.savez(path, images=...)")
+        with loaded as f:
             files = set(f.files)
             key = "images" if "images" in files else "points" if "points" in files else None
             if key is None:
@@ -35,7 +41,7 @@ def read_samples(path: str | Path) -> tuple[torch.Tensor, Optional[torch.Tensor]
             labels = np.asarray(f["labels"]) if "labels" in files else None
     except UserError:
         raise
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # missing, cut short, pickled
         raise UserError(f"cannot read {path} as .npz ({type(e).__name__}); pass a file written by "
                         "`gankit sample`") from None
     if key == "images":

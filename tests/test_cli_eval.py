@@ -83,6 +83,12 @@ def test_eval_mistakes_are_one_line_errors(eval_run, tmp_path, capsys, monkeypat
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((20, 8, 8, 3), np.uint8))  # colour; digits are grey
     assert "shape" in error_of(capsys, "eval", "--samples", bad, "--dataset", "digits")
+    np.save(tmp_path / "lone.npy", np.zeros((20, 8, 8), np.uint8))
+    assert "single .npy array" in error_of(capsys, "eval", "--samples", tmp_path / "lone.npy", "--dataset", "digits")
+    good = tmp_path / "good.npz"
+    np.savez(good, images=np.zeros((200, 8, 8), np.uint8))
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:good.stat().st_size // 2])  # a copy cut short
+    assert "cannot read" in error_of(capsys, "eval", "--samples", tmp_path / "cut.npz", "--dataset", "digits")
     assert "drop --dataset" in error_of(capsys, "eval", eval_run, "--dataset", "mnist")
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as on a machine without it
     assert "torch-fidelity" in error_of(capsys, "eval", eval_run, "--extractor", "inception")
