@@ -185,6 +185,27 @@ class RunFolder:
     def append_metrics(self, row: dict[str, Any]) -> None:
         _append(self.metrics_path, json.dumps(row) + "\n")
 
+    def append_row(self, name: str, row: dict[str, Any]) -> None:
+        """One JSON row onto the run's file `name` (a .jsonl beside metrics.jsonl)."""
+        _append(self.path / name, json.dumps(row) + "\n")
+
+    def read_rows(self, name: str) -> list[dict[str, Any]]:
+        """The rows of the run's .jsonl file `name`; a line cut off by a crash is skipped."""
+        path = self.path / name
+        try:
+            text = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
+        rows = []
+        for line in text.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """metrics.jsonl's rows, each checked (metrics_row); a line that is not JSON (one cut off
         by a crash) is skipped."""
@@ -258,9 +279,14 @@ def data_info(d: Any, where: str) -> DataInfo:
 
 
 def _append(path: Path, text: str) -> None:
+    """text at the end of the file, on a line of its own even after a line a crash cut short."""
     try:
-        with open(path, "a") as f:
-            f.write(text)
+        with open(path, "ab+") as f:
+            if f.seek(0, os.SEEK_END):
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    text = "\n" + text
+            f.write(text.encode())
     except OSError as e:
         raise UserError(f"could not write {path}: {e.strerror or e}; check the folder's space and "
                         "permissions (the last checkpoint is intact)") from None

@@ -54,6 +54,17 @@ def test_unwritable_logs_are_user_errors(tmp_path):
         run.append_metrics({"step": 1})
 
 
+def test_a_row_file_cut_short_by_a_crash_reads_on(tmp_path):
+    run = _create(tmp_path / "r")
+    run.unlock()
+    assert run.read_rows("curves.jsonl") == []
+    run.append_row("curves.jsonl", {"step": 1, "x": [0.0, 1.0]})
+    with open(run.path / "curves.jsonl", "a") as f:
+        f.write('{"step": 2, "x": [0.')  # what a kill in the middle of a write leaves
+    run.append_row("curves.jsonl", {"step": 3, "x": []})
+    assert [r["step"] for r in run.read_rows("curves.jsonl")] == [1, 3]
+
+
 def test_a_creation_cut_short_leaves_no_folder(tmp_path, monkeypatch):
     def killed(self, cfg, data, notes=None):
         raise KeyboardInterrupt  # as if the process died before config.json was written

@@ -76,14 +76,13 @@ def save_figures(trainer) -> None:
 
 
 OPTIMAL_D_PANELS = 4
+OPTIMAL_D_ROWS = "optimal_d.jsonl"  # every snapshot's curves, one JSON row each
 
 
 def save_optimal_d(trainer, nets, path: Path) -> None:
     """1-D data: the snapshot at `path` is D(x) beside D*(x) = p_data / (p_data + p_g) (p_g a KDE of
     20,000 samples); each snapshot's curves are appended to RUN/optimal_d.jsonl, and RUN/optimal_d.png
     shows up to four of them from the start to now (Goodfellow et al. 2014, Fig. 1)."""
-    import json
-
     from gankit.data import toy1d
     from gankit.metrics.optimal_d import curves
     from gankit.sampling import eval_mode
@@ -104,13 +103,9 @@ def save_optimal_d(trainer, nets, path: Path) -> None:
                 out = D(x.to(trainer.device)).float().cpu()
             return torch.sigmoid(out) if prob else out
     row = {"step": trainer.step, **curves(lambda x: toy1d.density(cfg.dataset, x), fake, d_of, trainer.data.x[:20000])}
-    log = trainer.run.path / "optimal_d.jsonl"
-    with open(log, "a") as f:
-        f.write(json.dumps(row) + "\n")
-    rows = {}
-    for line in log.read_text().splitlines():
-        r = json.loads(line)
-        rows[r["step"]] = r  # a resumed run's rows replace those of the same step
+    trainer.run.append_row(OPTIMAL_D_ROWS, row)
+    # a resumed run's rows replace those of the same step; a row a crash cut short is skipped
+    rows = {r["step"]: r for r in trainer.run.read_rows(OPTIMAL_D_ROWS) if isinstance(r.get("step"), int)}
     ordered = [rows[k] for k in sorted(rows) if k <= trainer.step]
     pick = sorted({round(i * (len(ordered) - 1) / max(1, OPTIMAL_D_PANELS - 1)) for i in range(OPTIMAL_D_PANELS)})
     what = f"{cfg.model} on {cfg.dataset}" + ("" if d_of else f" ({cfg.loss}: D is not a probability, D* alone)")
