@@ -286,7 +286,12 @@ class Model:
         real = to_model_range(ref.test_x) if info.kind == "image" else ref.test_x
         d = self.algo.d_accuracy(self.nets, real, fake, ref.test_labels, labels)
         if d is not None:  # only where there is a D, at the threshold its objective sets
-            result["protocol"]["d_threshold"] = d.pop("d_threshold")
+            threshold = d.pop("d_threshold", None)
+            if threshold is None:
+                result["protocol"]["d_accuracy_protocol"] = (f"not scored: D judges whole training batches of "
+                                                             f"{cfg.batch_size}, more than the {n} samples")
+            else:
+                result["protocol"]["d_threshold"] = threshold
             result["scores"].update(d)
         own = self.algo.scores(self.nets, ref, self.device)  # InfoGAN's code accuracy, a VAE's likelihood
         if ppl_n:
@@ -359,15 +364,13 @@ def evaluate_run(run_path: Union[str, Path], n: int = 10000, checkpoint: Optiona
     """`gankit eval RUN` as a library call: scores the run, writes RUN/eval.json and (with the
     memorization check) the nearest-neighbour grid, RUN/nearest.png unless `nearest` says where.
     Returns the result written."""
-    import json
-
-    from gankit.files import write_text_atomic
+    from gankit.files import write_json_atomic
 
     model = load(run_path, checkpoint, device)
     result, ref, x = model.evaluate(n, seed, extractor, data_dir, memorization, ppl_n)
     result["protocol"]["run"] = str(run_path)
     save_nearest(result, x, ref, nearest or Path(run_path) / "nearest.png")
-    write_text_atomic(Path(run_path) / "eval.json", json.dumps(result, indent=2) + "\n")
+    write_json_atomic(Path(run_path) / "eval.json", result)
     return result
 
 

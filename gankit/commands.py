@@ -434,14 +434,12 @@ def arithmetic(args: argparse.Namespace) -> None:
 
 def features(args: argparse.Namespace) -> None:
     """`gankit features RUN`: D's features + a linear classifier with N labels per class."""
-    import json
-
     import torch
 
     from gankit.api import load
     from gankit.data.base import to_model_range
     from gankit.dfeatures import evaluate as score, layer_features, pixels
-    from gankit.files import write_text_atomic
+    from gankit.files import write_json_atomic
 
     json_out = _check_writable_file(args.json, ".json") if args.json else None
     if min(args.labels_per_class) < 1:
@@ -475,7 +473,7 @@ def features(args: argparse.Namespace) -> None:
         print(f"  {r['features']:12s} {r['feature_dim']:6d} {r['labels_per_class']:12d} {r['seed']:5d} "
               f"{100 * r['accuracy']:8.2f}% {r['errors']:7d}")
     if json_out:
-        write_text_atomic(json_out, json.dumps({"run": str(args.run), "rows": rows}, indent=2) + "\n")
+        write_json_atomic(json_out, {"run": str(args.run), "rows": rows})
         print(f"wrote {json_out}")
 
 
@@ -535,9 +533,7 @@ def datasets(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     """`gankit eval RUN` or `gankit eval --samples FILE.npz --dataset NAME`."""
-    import json
-
-    from gankit.files import write_text_atomic
+    from gankit.files import write_json_atomic
     from gankit.metrics.evaluate import format_table
 
     if bool(args.run) == bool(args.samples):
@@ -562,7 +558,7 @@ def evaluate(args: argparse.Namespace) -> None:
         shown = result.get("memorization", {}).get("pairs_png")
         print(f"wrote {Path(args.run) / 'eval.json'}" + (f" and {shown}" if shown else ""))
     if json_out:
-        write_text_atomic(json_out, json.dumps(result, indent=2) + "\n")
+        write_json_atomic(json_out, result)
         print(f"wrote {json_out}")
 
 

@@ -71,6 +71,20 @@ def atomic_path(path: str | Path, errors: tuple[type[BaseException], ...] = (),
         fsync_dir(path.parent)
 
 
+def write_json_atomic(path: str | Path, body) -> None:
+    """body as indented strict JSON (NaN and infinities, which other tools refuse, as null)."""
+    import json
+    import math
+
+    def strict(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: strict(x) for k, x in v.items()}
+        return [strict(x) for x in v] if isinstance(v, (list, tuple)) else v
+    write_text_atomic(path, json.dumps(strict(body), indent=2, allow_nan=False) + "\n")
+
+
 def write_text_atomic(path: str | Path, text: str, durable: bool = False) -> None:
     with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text)

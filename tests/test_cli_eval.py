@@ -103,3 +103,14 @@ def test_eval_every_on_a_dataset_without_evaluator_fails_before_a_folder_exists(
     err = error_of(capsys, "train", "--dataset", "folder", "--data-dir", tmp_path / "imgs", "--out",
                    tmp_path / "r", "--set", "eval_every=5", *FAST)
     assert "test split" in err and not (tmp_path / "r").exists()
+
+
+def test_fewer_samples_than_a_training_batch_leave_d_unscored_and_the_json_strict(eval_run, capsys):
+    def no_nan(token):
+        raise AssertionError(f"eval.json holds {token}")
+
+    run_cli("eval", eval_run, "--n", "10", "--no-memorization", "--ppl-n", "10")  # batches of 32
+    assert "not scored: D judges whole training batches of 32" in capsys.readouterr().out
+    result = json.loads((eval_run / "eval.json").read_text(), parse_constant=no_nan)
+    assert "d_acc_fake" not in result["scores"]
+    run_cli("report", eval_run, "--no-eval")  # reads that eval.json

@@ -27,7 +27,8 @@ def _scores(D: nn.Module, x: torch.Tensor, labels: Optional[torch.Tensor], batch
 def accuracy(D: nn.Module, threshold: Callable[[torch.Tensor, torch.Tensor], float], real: torch.Tensor, fake: torch.Tensor,
              real_labels: Optional[torch.Tensor] = None, fake_labels: Optional[torch.Tensor] = None,
              batch_size: int = 64) -> dict:
-    """{"d_acc_real", "d_acc_fake", "d_threshold"} for model-range images (N, C, H, W)."""
+    """{"d_acc_real", "d_acc_fake", "d_threshold"} for model-range images (N, C, H, W); {} when
+    either set holds less than one full batch (nothing scored)."""
     was_training = D.training
     D.train()
     try:
@@ -35,9 +36,11 @@ def accuracy(D: nn.Module, threshold: Callable[[torch.Tensor, torch.Tensor], flo
         f = _scores(D, fake, fake_labels, batch_size)
     finally:
         D.train(was_training)
+    if not len(r) or not len(f):
+        return {}
     threshold = threshold(r, f)
     return {
-        "d_acc_real": round(float((r > threshold).double().mean()), 6) if len(r) else float("nan"),
-        "d_acc_fake": round(float((f <= threshold).double().mean()), 6) if len(f) else float("nan"),
+        "d_acc_real": round(float((r > threshold).double().mean()), 6),
+        "d_acc_fake": round(float((f <= threshold).double().mean()), 6),
         "d_threshold": round(threshold, 6),
     }
