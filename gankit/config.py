@@ -313,6 +313,9 @@ def build_config(model: str, model_defaults: dict[str, Any], file: Optional[str]
     user: dict[str, Any] = load_file(file, extra) if file else {}
     user.update(parse_set(sets, extra))
     user.update({k: coerce(k, v, "the command line", extra) for k, v in flags.items() if v is not None})
+    if user.get("model", model) != model:  # the model picks the defaults below, so it comes first
+        raise UserError(f"the config names model {user['model']!r}, but this run trains {model!r}; name the "
+                        f"model on the command line (gankit train {user['model']} ...) and drop it from the config")
     dataset = str(user.get("dataset") or TrainConfig.dataset)
     preset = user.get("preset", TrainConfig.preset)
     over = dict(paper or {}) if preset == "paper" else {}

@@ -61,6 +61,7 @@ def test_set_parses_scalars():
     (["loss=wasserstein"], "does not fit objective"),
     (["novalue"], "key=value"),
     (["device=tpu"], "device must be"),
+    (["model=wgan-gp"], r"names model 'wgan-gp', but this run trains 'dcgan'; .*gankit train wgan-gp"),
     (["lr_d=.nan"], "must be a finite number"),
     (["keep=-1"], "keep must be >= 0"),
     (["on_divergence=ignore"], "on_divergence must be one of stop, rollback, warn"),
