@@ -230,3 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # `gankit models | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.exit(141)

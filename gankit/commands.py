@@ -10,18 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.config import SEED_MAX
 from gankit.errors import UserError
 
 
-def _check_writable_file(path: str, suffix: str) -> Path:
+def _check_writable_file(path: str, suffix: str, flag: str = "--out") -> Path:
     p = Path(path)
     if p.suffix.lower() != suffix:
-        raise UserError(f"--out must end in {suffix} (got {path})")
+        raise UserError(f"{flag} must end in {suffix} (got {path})")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"folder {parent} does not exist; create it or choose another --out")
+        raise UserError(f"folder {parent} does not exist; create it or choose another {flag}")
     if not os.access(parent, os.W_OK):
-        raise UserError(f"folder {parent} is not writable; choose another --out")
+        raise UserError(f"folder {parent} is not writable; choose another {flag}")
     return p
 
 
@@ -35,9 +36,9 @@ def _eval_n(n: int) -> None:
 
 
 def _seed(args: argparse.Namespace) -> None:
-    from gankit.config import SEED_MAX
-
-    _in_range("--seed", args.seed, 0, SEED_MAX, "the range of seeds gankit's random generators take")
+    for seed in getattr(args, "seeds", None) or [args.seed]:
+        _in_range("--seeds" if hasattr(args, "seeds") else "--seed", seed, 0, SEED_MAX,
+                  "the range of seeds gankit's random generators take")
 
 
 def train(args: argparse.Namespace) -> None:
@@ -293,6 +294,7 @@ def sample(args: argparse.Namespace) -> None:
     from gankit.sampling import labels_for, parse_code
 
     out = _check_writable_file(args.out, ".npz")
+    grid = _check_writable_file(args.grid, ".png", "--grid") if args.grid else None
     _in_range("--n", args.n, 1, 1_000_000, "the samples are held in memory and written as one file")
     _seed(args)
     model = load(args.run, args.checkpoint, args.device, ema=not args.no_ema)
@@ -312,8 +314,7 @@ def sample(args: argparse.Namespace) -> None:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
     msg = f"wrote {args.n} samples to {out}"
-    if args.grid:
-        grid = _check_writable_file(args.grid, ".png")
+    if grid:
         if model.info.kind == "points":
             from gankit.viz import plot_points
             plot_points(x, grid, title=f"{model.cfg.model} samples")
@@ -384,6 +385,7 @@ def project(args: argparse.Namespace) -> None:
     _in_range("--starts", args.starts, 0, 10_000, "every start is drawn and scored before the optimisation")
     if args.feature_weight < 0:
         raise UserError("--feature-weight must be at least 0")
+    _seed(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
@@ -422,6 +424,7 @@ def arithmetic(args: argparse.Namespace) -> None:
     out = _check_writable_file(args.out, ".png")
     _in_range("--k", args.k, 1, 1000, "the picture has k + 1 images per row")
     _in_range("--pool", args.pool, 1, 1_000_000, "the pool is drawn and classified in memory")
+    _seed(args)
     if args.pool < args.k or args.noise < 0:
         raise UserError("--pool must be at least --k and --noise at least 0")
     model = load(args.run, args.checkpoint, args.device)
@@ -441,10 +444,11 @@ def features(args: argparse.Namespace) -> None:
     from gankit.dfeatures import evaluate as score, layer_features, pixels
     from gankit.files import write_json_atomic
 
-    json_out = _check_writable_file(args.json, ".json") if args.json else None
+    json_out = _check_writable_file(args.json, ".json", "--json") if args.json else None
     if min(args.labels_per_class) < 1:
         raise UserError("--labels-per-class takes positive numbers")
     _in_range("--labels-per-class", max(args.labels_per_class), 1, 100_000, "labels per class of the training set")
+    _seed(args)
     model = load(args.run, args.checkpoint, args.device)
     D = model.discriminator()
     cfg = model.cfg
@@ -539,8 +543,8 @@ def evaluate(args: argparse.Namespace) -> None:
     if bool(args.run) == bool(args.samples):
         raise UserError("pass a run folder or --samples FILE.npz (one of them)")
     _seed(args)
-    json_out = _check_writable_file(args.json, ".json") if args.json else None
-    nearest = _check_writable_file(args.nearest, ".png") if args.nearest else None
+    json_out = _check_writable_file(args.json, ".json", "--json") if args.json else None
+    nearest = _check_writable_file(args.nearest, ".png", "--nearest") if args.nearest else None
     if args.samples:
         result = _evaluate_samples(args, nearest)
     else:

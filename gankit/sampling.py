@@ -7,6 +7,7 @@ samples on any device. A samples .npz (`gankit sample`) holds `images` uint8 (N,
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -113,7 +114,7 @@ def parse_code(text: str) -> dict[str, float]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, eq, value = part.partition("=")
         try:
-            if not eq:
+            if not eq or not math.isfinite(float(value)):
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:

@@ -99,6 +99,8 @@ def test_arithmetic_mistakes_are_one_line_errors(runs, tmp_path, capsys):
     assert "--pool" in error_of(capsys, "arithmetic", runs / "dcgan", "thick", "thin", "thick", "--out", out,
                                 "--k", "5", "--pool", "3")
     assert "nope" in error_of(capsys, "arithmetic", runs / "nope", "thick", "thin", "thick", "--out", out)
+    assert "--seed must be in" in error_of(capsys, "arithmetic", runs / "dcgan", "thick", "thin", "thick", "--out", out,
+                                          "--seed", "-1")
 
 
 def test_a_class_group_takes_the_confident_samples_of_that_class():

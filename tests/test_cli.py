@@ -2,6 +2,7 @@
 
 import errno
 import json
+import os
 import subprocess
 import sys
 
@@ -102,6 +103,9 @@ def test_user_mistakes_are_one_line_errors_and_leave_no_folder(tmp_path, capsys)
     assert "not a gankit run folder" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "s.npz")
     assert "does not exist" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "no" / "s.npz")
     assert "must end in .npz" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "s.png")
+    assert "--grid must end in .png" in error_of(capsys, "sample", tmp_path, "--out", tmp_path / "s.npz",
+                                                 "--grid", tmp_path / "s.jpg")  # before anything is drawn
+    assert not (tmp_path / "s.npz").exists()
 
 
 def test_existing_run_folder_is_not_overwritten(cdcgan_run, capsys):
@@ -123,6 +127,10 @@ def test_real_process_prints_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gankit", "train", "nosuchmodel"], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("gankit: error: unknown model") and "Traceback" not in r.stderr
+    # a reader that stops early (`gankit models | head -1`), with every print written at once
+    r = subprocess.run(f"'{sys.executable}' -m gankit models | head -1", shell=True, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert r.stdout.startswith("gan ") and r.stdout.count("\n") == 1 and r.stderr == ""
 
 
 def test_full_disk_mid_run_keeps_the_last_checkpoint_and_resumes(tmp_path, capsys, monkeypatch):
@@ -196,7 +204,7 @@ def test_preset_paper_is_named_in_the_banner_config_json_and_models(tmp_path, ca
     assert body["preset"]["name"] == "paper" and body["preset"]["gankit_adds"]["optimizer"] == ["adam", "sgd"]
     assert "preset paper" in (out / "log.txt").read_text()
     assert "--resume continues the saved config" in error_of(capsys, "train", "--resume", out, "--preset", "gankit")
-    run_cli("train", "--resume", out, "--epochs", "1")  # a rewritten config.json keeps the preset section
+    run_cli("train", "--resume", out, "--threads", "1")  # a rewritten config.json keeps the preset section
     assert json.loads((out / "config.json").read_text())["preset"]["name"] == "paper"
     run_cli("models")
     listing = capsys.readouterr().out

@@ -57,3 +57,4 @@ def test_features_mistakes_are_one_line_errors(runs, capsys):
     assert "at most that many" in error_of(capsys, "features", runs / "dcgan", "--labels-per-class", "1000")
     assert "positive" in error_of(capsys, "features", runs / "dcgan", "--labels-per-class", "0")
     assert "nope" in error_of(capsys, "features", runs / "nope")
+    assert "--seeds must be in" in error_of(capsys, "features", runs / "dcgan", "--seeds", "0", str(2**40))

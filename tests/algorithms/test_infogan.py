@@ -167,6 +167,7 @@ def test_code_errors_are_one_line(infogan_run, cdcgan_run, capsys, tmp_path):
     out = tmp_path / "x.npz"
     assert "cat must be" in error_of(capsys, "sample", infogan_run, "--out", out, "--code", "cat=7")
     assert "name=value" in error_of(capsys, "sample", infogan_run, "--out", out, "--code", "cat")
+    assert "name=value" in error_of(capsys, "sample", infogan_run, "--out", out, "--code", "cat=nan")
     assert "no latent codes" in error_of(capsys, "sample", cdcgan_run, "--out", out, "--code", "cat=1")
     assert "categories" in error_of(capsys, "train", "dcgan", "--dataset", "digits", "--out", tmp_path / "d",
                                     "--set", "categories=4")
