@@ -152,15 +152,15 @@ class Model:
         if label is not None and not 0 <= label < self.num_classes:
             raise UserError(f"label must be in 0..{self.num_classes - 1}")
         x = self._images(images)
-        distance = None
+        distance, why_not = None, ""
         try:
             from gankit.metrics.features import make_extractor
 
             ex = make_extractor("classifier", self.cfg.dataset, "image", data_dir or self.cfg.data_dir,
                                 str(self.device), image_size=self.info.shape[-1], channels=self.info.shape[0])
             distance = classifier_distance(ex.model)
-        except UserError:
-            pass  # no domain classifier for this dataset: pixels alone
+        except UserError as e:  # no domain classifier (or its data is not there): pixels alone, saying why
+            why_not = f": {e}"
         G = self.nets[self.algo.sampler]
         was = [p.requires_grad for p in G.parameters()]
         for p in G.parameters():
@@ -173,7 +173,7 @@ class Model:
         finally:
             for p, w in zip(G.parameters(), was):
                 p.requires_grad_(w)
-        out.feature_space = "domain classifier" if distance is not None else "none (pixels only)"
+        out.feature_space = "domain classifier" if distance is not None else f"none (pixels only{why_not})"
         return out
 
     def arithmetic(self, a: str, b: str, c: str, k: int = 8, pool: int = 2000, seed: int = 0,
@@ -383,7 +383,7 @@ def save_nearest(result: dict, x: torch.Tensor, ref, path: Path) -> None:
     from gankit.viz import save_grid
 
     save_grid(pairs_grid(x, ref.train.x, result["memorization"]["pairs"]), path, nrow=8)
-    result["memorization"]["pairs_png"] = str(path)
+    result["memorization"]["pairs_png"] = str(Path(path).resolve())  # found from any working folder
 
 
 def default_checkpoint(run: RunFolder) -> str:

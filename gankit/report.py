@@ -66,8 +66,8 @@ def write_report(run: RunFolder, out: Path, result: dict | None) -> None:
             parts += ["<h2>FID during training</h2>", _img(fid_png, "FID curve")]
     if result is not None:
         parts += ["<h2>Evaluation</h2>", _table(result), "<h3>Protocol</h3>", _protocol(result)]
-        png = Path(result.get("memorization", {}).get("pairs_png", run.path / "nearest.png"))
-        if png.is_file():
+        png = Path(result.get("memorization", {}).get("pairs_png") or "")  # only this evaluation's grid
+        if png.name and png.is_file():
             parts += ["<h2>Nearest training images</h2>",
                       "<p>Rows of samples closest to a training image (pixel space), each followed by "
                       "the row of those training images.</p>", _img(png, "nearest neighbours")]

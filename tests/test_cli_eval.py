@@ -114,3 +114,5 @@ def test_fewer_samples_than_a_training_batch_leave_d_unscored_and_the_json_stric
     result = json.loads((eval_run / "eval.json").read_text(), parse_constant=no_nan)
     assert "d_acc_fake" not in result["scores"]
     run_cli("report", eval_run, "--no-eval")  # reads that eval.json
+    assert (eval_run / "nearest.png").is_file()  # an earlier evaluation's grid, not this one's: not shown
+    assert "Nearest training images" not in (eval_run / "report.html").read_text()

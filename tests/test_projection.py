@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 import gankit
+from gankit.errors import UserError
 from gankit.projection import lr_schedule, noise_scale, project
 from tests.test_cli import FAST, error_of, run_cli
 
@@ -85,6 +86,18 @@ def test_project_mistakes_are_one_line_errors(runs, tmp_path, capsys):
              ((runs / "dcgan", runs / "colour.png"), "colour image"),
              ((runs / "dcgan", runs / "junk.png"), "cannot read"),
              ((runs / "ring", runs / "d0.png"), "points"),
-             ((runs / "dcgan", runs / "d0.png", "--label", "3"), "not class-conditional")]
+             ((runs / "dcgan", runs / "d0.png", "--label", "3"), "not class-conditional"),
+             ((runs / "dcgan", runs / "d0.png", "--seed", str(2**70)), "--seed must be in")]
     for args, words in cases:
         assert words in error_of(capsys, "project", *args, "--out", out, "--steps", "2")
+
+
+def test_without_the_domain_classifier_it_projects_in_pixels_and_says_why(runs, monkeypatch):
+    from gankit.metrics import features
+
+    def missing(*args, **kwargs):
+        raise UserError("no MNIST files in /nowhere; pass --data-dir")
+    monkeypatch.setattr(features, "make_extractor", missing)
+    x = np.array(Image.open(runs / "d0.png"))[None]
+    p = gankit.load(runs / "dcgan").project(x, steps=2, starts=0)
+    assert p.feature_space == "none (pixels only: no MNIST files in /nowhere; pass --data-dir)"
