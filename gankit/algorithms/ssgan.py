@@ -251,10 +251,15 @@ class SSGAN(GAN):
 
     def prepare(self, fields, restored, log=print):
         x = fields["x"]
+        if "label" in fields:  # the first call has the labels; a restore after it sees the images only
+            self._data_labels = fields["label"].cpu()
         if restored:  # the checkpoint's labelled set decides, whatever a new draw would give
             if int(self.labelled_idx.max()) >= len(x):
                 raise UserError(f"the run's checkpoint labels image {int(self.labelled_idx.max())}, but the training "
                                 f"data has {len(x)} images; resume with the data the run was trained on")
+            if not torch.equal(self._data_labels[self.labelled_idx], self.labelled_y):
+                raise UserError("the training data's labels at the checkpoint's labelled images differ from the "
+                                "run's (files added, removed or renamed?); resume with the data the run was trained on")
             log(f"ssgan: the checkpoint's labelled set, {len(self.labelled_idx)} images (indices' sha256 "
                 f"{self.labelled_digest()})")
         else:

@@ -109,11 +109,19 @@ def test_the_labelled_set_is_balanced_fixed_by_the_seed_and_off_the_batches(tmp_
     assert torch.equal(torch.bincount(yl, minlength=3), torch.tensor([8, 8, 8]))
 
 
-def _train(tmp_path, name, steps, resume=False, **options):
-    data = image_data(n=40, size=8, classes=4)
+def _train(tmp_path, name, steps, resume=False, data=None, **options):
+    data = data or image_data(n=40, size=8, classes=4)
     cfg = config("ssgan", out=str(tmp_path / name), max_steps=steps, log_every=2, precision="fp32",
                  batch_size=8, options={"labels_per_class": 2, **options})
     return train_to(cfg, data, resume)
+
+
+def test_a_resume_on_data_whose_labels_moved_is_refused(tmp_path):
+    _train(tmp_path, "r", 3)
+    moved = image_data(n=40, size=8, classes=4)
+    moved.labels = (moved.labels + 1) % 4  # as a folder whose files were renamed: same shapes, other labels
+    with pytest.raises(UserError, match="labels at the checkpoint's labelled images differ"):
+        _train(tmp_path, "r", 6, resume=True, data=moved)
 
 
 def test_resume_is_exact_and_takes_the_labelled_set_from_the_checkpoint(tmp_path, monkeypatch):
