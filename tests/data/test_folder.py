@@ -149,6 +149,16 @@ def test_refusals(tmp_path):
         load(tmp_path, split="val")
 
 
+def test_a_folder_the_user_may_not_read_is_a_user_error(tmp_path, monkeypatch):
+    save(tmp_path / "ok.png")
+
+    def denied(self):  # as chmod 000 does for a user who is not root (tests may run as root)
+        raise PermissionError(13, "Permission denied", str(self))
+    monkeypatch.setattr(Path, "iterdir", denied)
+    with pytest.raises(UserError, match=f"cannot read {tmp_path}: permission denied"):
+        load(tmp_path)
+
+
 def test_train_and_test_splits(tmp_path):
     labelled_folder(tmp_path, n_train=4, n_test=2)
     train, test = load(tmp_path, image_size=16), load(tmp_path, image_size=16, split="test")
