@@ -84,7 +84,7 @@ class ACGAN(GAN):
         ce_f = F.cross_entropy(cls_f.float(), labels)
         loss = adv + ce_r + ce_f
         return loss, {"d_loss": loss.detach(), "d_class_loss": (ce_r + ce_f).detach() / 2,
-                      **logit_stats(src_r, src_f), **_class_acc(cls_r, cls_f, labels)}
+                      **logit_stats(src_r, src_f, self.cfg.loss), **_class_acc(cls_r, cls_f, labels)}
 
     def g_loss(self, D, fake, labels):
         src, cls = D(fake)

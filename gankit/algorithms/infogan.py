@@ -244,7 +244,7 @@ class InfoGAN(GAN):
                 loss = d_nonsaturating(src_r, src_f, 1.0 - self.cfg.label_smoothing)
             else:
                 loss = self.d_fn(src_r, src_f)
-            stats = {"d_loss": loss.detach(), **logit_stats(src_r, src_f)}
+            stats = {"d_loss": loss.detach(), **logit_stats(src_r, src_f, self.cfg.loss)}
             if self.options.q_step == "d":  # Q and D's body learn to read the codes here
                 info, info_stats = self._information(Q, h_f, z)
                 loss = loss + info

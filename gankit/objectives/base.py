@@ -59,12 +59,21 @@ def register(name: str, description: str):
     return wrap
 
 
-def logit_stats(real_logits: Tensor, fake_logits: Tensor) -> Stats:
-    """D(x), D(G(z)) as mean probabilities and D's accuracy on real (logit > 0) and fake (< 0)."""
+# losses whose D output is a logit, read as a probability through its sigmoid
+PROBABILITY_LOSSES = ("nonsaturating", "minimax")
+
+
+def logit_stats(real_logits: Tensor, fake_logits: Tensor, loss: str = "nonsaturating") -> Stats:
+    """D(x), D(G(z)) and D's accuracy on real (score above the loss's threshold) and fake (at or
+    below it). For the cross-entropy losses the means are probabilities (the logits' sigmoid),
+    threshold 0; least squares and hinge score on their own scale (targets 1 and 0: threshold 0.5;
+    margins +-1: threshold 0), so d_real and d_fake are D's mean raw scores."""
     r, f = real_logits.detach().float(), fake_logits.detach().float()
+    t = 0.5 if loss == "least-squares" else 0.0
+    prob = loss in PROBABILITY_LOSSES
     return {
-        "d_real": torch.sigmoid(r).mean(),
-        "d_fake": torch.sigmoid(f).mean(),
-        "d_acc_real": (r > 0).float().mean(),
-        "d_acc_fake": (f < 0).float().mean(),
+        "d_real": (torch.sigmoid(r) if prob else r).mean(),
+        "d_fake": (torch.sigmoid(f) if prob else f).mean(),
+        "d_acc_real": (r > t).float().mean(),
+        "d_acc_fake": (f <= t).float().mean(),
     }

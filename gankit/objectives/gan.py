@@ -18,7 +18,7 @@ class GANObjective(Objective):
             names = ", ".join(n for n in LOSSES if n != "wasserstein")
             raise UserError(f"loss {loss!r} does not fit the gan objective; use one of {names}")
         self.d_fn, self.g_fn = LOSSES[loss]
-        self.label_smoothing = label_smoothing
+        self.loss, self.label_smoothing = loss, label_smoothing
 
     def d_loss(self, D, real, fake, labels, gen):
         real_logits, fake_logits = D(real, labels), D(fake, labels)
@@ -26,7 +26,7 @@ class GANObjective(Objective):
             loss = d_nonsaturating(real_logits, fake_logits, 1.0 - self.label_smoothing)
         else:
             loss = self.d_fn(real_logits, fake_logits)
-        return loss, {"d_loss": loss.detach(), **logit_stats(real_logits, fake_logits)}
+        return loss, {"d_loss": loss.detach(), **logit_stats(real_logits, fake_logits, self.loss)}
 
     def g_loss(self, D, fake, labels):
         loss = self.g_fn(D(fake, labels))

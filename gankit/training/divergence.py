@@ -11,8 +11,9 @@ Three signs:
   this: neither the default digits run nor the first 1,500 steps of DCGAN on MNIST log a single
   such row (the lowest D(G(z)) there is 0.13), while a run with a far too high learning rate sits
   there for good. The default 1000 steps fit inside keep=2 checkpoints 1000 steps apart, so a
-  rollback finds one from before the stretch. It needs D's accuracies, so it watches the gan
-  objective only, not the WGAN critics;
+  rollback finds one from before the stretch. It watches the cross-entropy losses only
+  (nonsaturating, minimax), whose G gradient vanishes when D is sure: not least squares, hinge or
+  the WGAN critics;
 - a collapsed class histogram: a row with `classes_covered` (written by evaluation) of 2 or fewer
   on data with more than two classes, after an earlier row of the run covered at least half of
   them (early samples are blobs that a classifier may put in one or two classes: no collapse).
@@ -30,6 +31,7 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import UserError
+from gankit.objectives.base import PROBABILITY_LOSSES
 
 WIN_ACCURACY = 0.99  # D's accuracy on real and on fake both at least this ...
 WIN_D_FAKE = 0.01  # ... and mean D(G(z)) at most this: D wins outright
@@ -48,7 +50,10 @@ class DivergenceWatch:
 
     def __init__(self, cfg: TrainConfig, num_classes: int):
         self.log_every = cfg.log_every
-        self.window = math.ceil(cfg.d_win_steps / cfg.log_every) if cfg.d_win_steps else 0
+        # only a G whose loss saturates (the cross-entropy losses) is stuck when D wins outright;
+        # least squares and hinge give G a gradient however sure D is
+        watch = cfg.d_win_steps and cfg.loss in PROBABILITY_LOSSES
+        self.window = math.ceil(cfg.d_win_steps / cfg.log_every) if watch else 0
         self.wins: deque[bool] = deque(maxlen=max(1, self.window))
         self.num_classes = num_classes
         self.most_covered = 0  # the most classes any row of this run covered

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from torch.testing import assert_close
 
 from gankit.cli import main
 from gankit.config import TrainConfig
@@ -147,6 +148,26 @@ def test_watch_window_tolerates_one_noisy_row_and_replays():
     fresh = DivergenceWatch(TrainConfig(log_every=10, d_win_steps=100), num_classes=10)
     fresh.replay([_row(s) for s in range(10, 100, 10)] + [{"step": 95, "event": "rollback"}])
     assert fresh.check(_row(100)) is not None  # a resumed run remembers the stretch
+
+
+@pytest.mark.parametrize("loss", ["least-squares", "hinge"])
+def test_a_g_loss_that_does_not_saturate_is_not_watched_for_a_winning_d(loss):
+    watch = DivergenceWatch(TrainConfig(log_every=10, d_win_steps=100, loss=loss), num_classes=10)
+    assert all(watch.check(_row(step)) is None for step in range(10, 300, 10))
+
+
+def test_stats_read_each_loss_on_its_own_scale():
+    from gankit.objectives.base import logit_stats
+
+    real, fake = torch.tensor([1.0, 0.9, 0.2]), torch.tensor([0.0, 0.1, 0.7])  # least squares: targets 1, 0
+    ls = logit_stats(real, fake, "least-squares")
+    assert_close(ls["d_acc_real"], torch.tensor(2 / 3))
+    assert_close(ls["d_acc_fake"], torch.tensor(2 / 3))
+    assert_close(ls["d_fake"], fake.mean())  # its raw score: 0 is the fake target
+    hinge = logit_stats(torch.tensor([1.5, 2.0]), torch.tensor([-1.0, -3.0]), "hinge")
+    assert float(hinge["d_acc_real"]) == float(hinge["d_acc_fake"]) == 1.0 and float(hinge["d_fake"]) == -2.0
+    ce = logit_stats(torch.tensor([0.0]), torch.tensor([0.0]))
+    assert float(ce["d_real"]) == 0.5 and float(ce["d_acc_fake"]) == 1.0  # a logit of 0 calls it fake
 
 
 def test_watch_collapsed_classes_and_non_finite_numbers():
