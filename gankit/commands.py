@@ -265,8 +265,9 @@ def _train(trainer) -> None:
         raise memory.out_of_memory_error(trainer.cfg, trainer.step, kept) from None
     except KeyboardInterrupt:
         if distributed.is_rank0(trainer.dist):
-            print(f"interrupted; checkpoint saved at step {trainer.step}. "
-                  f"Continue with: gankit train --resume {run.path}", file=sys.stderr)
+            last = ckpt.read_meta(run.checkpoint())  # what is on disk, whatever the interrupt hit
+            kept = f"checkpoint saved at step {last['step']}" if last else "no checkpoint was written yet"
+            print(f"interrupted; {kept}. Continue with: gankit train --resume {run.path}", file=sys.stderr)
         sys.exit(130)
     finally:
         run.unlock()

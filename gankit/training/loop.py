@@ -189,7 +189,10 @@ class Trainer:
             if mine + "rng.cuda" in t and self.device.type == "cuda":
                 torch.cuda.set_rng_state(t[mine + "rng.cuda"], self.device)
         self.step, self.elapsed = meta.step, meta.elapsed
-        self.best_fid = meta.best_fid
+        # a kill between a new `best` and the next `last` leaves `last` with the older bar
+        best = ckpt.read_meta(self.run.checkpoint("best"))
+        bars = [b for b in (meta.best_fid, (best or {}).get("best_fid")) if isinstance(b, (int, float))]
+        self.best_fid = min(bars) if bars else meta.best_fid
         n = len(mine) + 6
         self.stats = {k[n:]: v.to(self.device) for k, v in t.items() if k.startswith(mine + "stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
@@ -270,14 +273,15 @@ class Trainer:
                     if problem and self._on_divergence(*problem):  # rolled back: go on from there
                         t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
                         continue
-                if self.sampler.epoch != epoch_before:
-                    self._end_epoch(self.sampler.epoch, sample_every)
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
-                    problem = self._evaluate()  # before the checkpoint, which then holds the new best_fid
+                    # before any checkpoint of this step (the epoch's too), which then holds the new best_fid
+                    problem = self._evaluate()
                     t_last = time.perf_counter()  # evaluation time is not charged to the training budget
                     if problem and self._on_divergence(*problem):  # collapsed classes
                         t_log, step_log, t_last = time.perf_counter(), self.step, time.perf_counter()
                         continue
+                if self.sampler.epoch != epoch_before:
+                    self._end_epoch(self.sampler.epoch, sample_every)
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                 if self.dist is not None:  # the ranks stop together, on the same clock, or fail together
@@ -290,17 +294,19 @@ class Trainer:
                     self.save()
                     saved_at = self.elapsed
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
+            if not stop.requested:  # Ctrl-C stays deferred until the end state is saved
+                if cfg.eval_every and self.step % cfg.eval_every:
+                    self._evaluate()  # the end state is scored too, so `best` considers it
+                finished = self.save()
         finally:
             stop.restore()
             progress.close()
-        if stop.requested:
+        if stop.requested:  # in the loop, or during the final evaluation and save
             saved = self.save()
             run.log(f"interrupted at step {self.step}; {'checkpoint saved' if saved else 'nothing saved'}")
             self._agree()
             raise KeyboardInterrupt
-        if cfg.eval_every and self.step % cfg.eval_every:
-            self._evaluate()  # the end state is scored too, so `best` considers it
-        if not self.save():
+        if not finished:
             self._on_divergence("the weights are not finite", self.step, final=True)
         self._snapshot(run.samples_dir / "final.png")
         distributed.on_rank0(self.dist, save_figures, self)

@@ -127,6 +127,36 @@ def test_interrupt_saves_a_checkpoint(tmp_path, monkeypatch):
     assert meta["step"] == 3
 
 
+def test_an_interrupt_during_the_final_evaluation_still_saves_the_end(tmp_path, monkeypatch):
+    from gankit.training import checkpoint
+
+    data = image_data(n=64, size=8)
+    trainer = _trainer(tmp_path, "f", data, max_steps=5)
+    trainer.cfg.eval_every = 4  # set after the trainer is built: no domain classifier for this data
+    scored = []
+
+    def evaluate():  # the quick evaluation, faked: Ctrl-C while the end state (step 5) is scored
+        scored.append(trainer.step)
+        if trainer.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(trainer, "_evaluate", evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert scored == [4, 5] and checkpoint.read_meta(trainer.run.checkpoint())["step"] == 5
+
+
+def test_a_resume_keeps_the_lower_fid_bar_of_best_and_last(tmp_path):
+    trainer = _trainer(tmp_path, "b", image_data(n=64, size=8), max_steps=2)
+    trainer.train()
+    trainer.best_fid = 1.0
+    trainer.save("best")
+    trainer.best_fid = 5.0  # as `last` written before that best, if the run was killed in between
+    trainer.save()
+    trainer.restore(trainer.run.checkpoint())
+    assert trainer.best_fid == 1.0
+
+
 def test_checkpoints_come_by_the_clock_and_resume_exactly(tmp_path, monkeypatch):
     """With checkpoint_every far away, a checkpoint still comes every checkpoint_minutes of
     training time; a run killed after one resumes from it to the same weights as a run never
