@@ -80,7 +80,7 @@ def main() -> None:
     m = gankit.load(a.run)
     cfg, info = m.cfg, m.info
     spec = lambda split: DataSpec(data_dir=Path(a.data_dir or cfg.data_dir) if (a.data_dir or cfg.data_dir) else None,
-                                  split=split)
+                                  split=split, image_size=cfg.image_size, channels=cfg.channels)  # as trained
     train, test = load_dataset(cfg.dataset, spec("train")), load_dataset(cfg.dataset, spec("test"))
     tx, vx = to_model_range(train.x), to_model_range(test.x)
     torch.manual_seed(cfg.seed)

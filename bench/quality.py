@@ -81,7 +81,8 @@ def main() -> None:
         r = score(out, ref, args.n)
         rows = RunFolder(out).read_metrics()
         last = [x for x in rows if "img_per_s" in x][-1]
-        rate = sum(x["img_per_s"] for x in rows if "img_per_s" in x) / max(1, len(rows))
+        rates = [x["img_per_s"] for x in rows if "img_per_s" in x]  # training rows (not eval or rollback rows)
+        rate = sum(rates) / max(1, len(rates))
         s, f = r["scores"], r["floor"]
         acc = f"{s['label_accuracy']:.4f}" if "label_accuracy" in s else "-"
         print(f"{model:10s} {preset:6s} {last['epoch']:6.2f} {last.get('s_per_epoch', float('nan')):7.1f} "

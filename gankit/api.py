@@ -36,6 +36,7 @@ from gankit.training import checkpoint as ckpt
 from gankit.training import checkpoint_schema
 
 LabelArg = Union[None, int, str, torch.Tensor, np.ndarray, list]
+PROJECT_OPTIONS = {"lr", "noise", "feature_weight", "starts", "snapshots"}  # Model.project's **options
 
 
 class Model:
@@ -151,6 +152,10 @@ class Model:
             raise UserError("this model is not class-conditional; drop the label")
         if label is not None and not 0 <= label < self.num_classes:
             raise UserError(f"label must be in 0..{self.num_classes - 1}")
+        unknown = set(options) - PROJECT_OPTIONS
+        if unknown:
+            raise UserError(f"unknown projection option {', '.join(sorted(unknown))}; it takes "
+                            f"{', '.join(sorted(PROJECT_OPTIONS))}")
         x = self._images(images)
         distance, why_not = None, ""
         try:
@@ -196,7 +201,8 @@ class Model:
         return out if logits else out.argmax(1)
 
     def discriminator(self) -> nn.Module:
-        """The run's D (its raw weights: D has no EMA), for models with an unconditional one."""
+        """The run's D, for models with an unconditional one: its raw weights, or the EMA of them
+        where the model keeps one (ssgan) and the run was loaded with ema=True."""
         if not self.algo.has_discriminator or "D" not in self.nets:
             raise UserError(f"model {self.cfg.model} has no discriminator, so it has no D features")
         if self.conditional:
@@ -230,6 +236,8 @@ class Model:
         if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.info.shape):
             raise UserError(f"images must be {tuple(self.info.shape)} (C, H, W) like the training data, "
                             f"got {tuple(x.shape[1:])}")
+        if not len(x):
+            raise UserError("no images given (an empty batch)")
         return x.float()
 
     @torch.no_grad()
@@ -244,10 +252,17 @@ class Model:
         return x if as_tensor else to_npz_images(x)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """The networks on given latents (N, z_dim) (and labels): model-range floats on the CPU."""
-        return self.algo.generate(self.nets, z.to(self.device),
-                                  None if labels is None else labels.to(self.device)).float().cpu()
+    def generate(self, z: Union[np.ndarray, torch.Tensor], labels: LabelArg = None) -> torch.Tensor:
+        """The networks on given latents (N, width), the width of `algo.latents` (z_dim, plus the
+        codes of InfoGAN), and labels as `labels` takes them (a conditional model's default: 0..K-1
+        cycling): model-range floats on the CPU."""
+        z = torch.as_tensor(np.asarray(z)) if not isinstance(z, torch.Tensor) else z
+        width = self.algo.latents(1, torch.Generator().manual_seed(0)).shape[1]
+        if z.dim() != 2 or z.shape[1] != width or not len(z):
+            raise UserError(f"latents must be (N, {width}) with N >= 1, got shape {tuple(z.shape)}")
+        lab = self.labels(len(z), labels)
+        return self.algo.generate(self.nets, z.float().to(self.device),
+                                  None if lab is None else lab.to(self.device)).float().cpu()
 
     @torch.no_grad()
     def interpolate(self, rows: int = 8, steps: int = 10, slerp: bool = False, seed: int = 0,

@@ -122,3 +122,6 @@ LOSSES = {
     "least-squares": (d_least_squares, g_least_squares),
     "wasserstein": (d_wasserstein, g_wasserstein),
 }
+# the losses whose D output is a logit read as a probability through its sigmoid: their G loss
+# saturates when D is sure (least squares, hinge and Wasserstein give G a gradient however sure)
+PROBABILITY_LOSSES = ("nonsaturating", "minimax")

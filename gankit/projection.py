@@ -94,6 +94,10 @@ def project(generate: Callable, latents: Callable[[int, torch.Generator], torch.
     """
     if steps < 1:
         raise UserError("steps must be at least 1")
+    if not 0 <= starts <= 10_000 or not 1 <= snapshots <= 1000:
+        raise UserError(f"starts must be in 0..10000 and snapshots in 1..1000, got {starts} and {snapshots}")
+    if not (lr > 0 and noise >= 0 and feature_weight >= 0):
+        raise UserError(f"lr must be positive and noise, feature_weight at least 0; got {lr}, {noise}, {feature_weight}")
     target = target.float().to(device)
     n = len(target)
     g = torch.Generator().manual_seed(seed)

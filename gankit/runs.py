@@ -190,7 +190,8 @@ class RunFolder:
         _append(self.path / name, json.dumps(row) + "\n")
 
     def read_rows(self, name: str) -> list[dict[str, Any]]:
-        """The rows of the run's .jsonl file `name`; a line cut off by a crash is skipped."""
+        """The rows of the run's .jsonl file `name`; a line cut off by a crash, or one no gankit
+        row could be (over MAX_FILE_ROW_BYTES, nested deeper than a dict of lists), is skipped."""
         path = self.path / name
         try:
             text = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
@@ -198,6 +199,8 @@ class RunFolder:
             raise UserError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
         rows = []
         for line in text.splitlines():
+            if len(line) > MAX_FILE_ROW_BYTES or json_depth(line) > 2:
+                continue
             try:
                 row = json.loads(line)
             except ValueError:
@@ -234,6 +237,7 @@ class RunFolder:
 
 
 MAX_ROW_BYTES = 2**16  # a metrics row is about 300 bytes
+MAX_FILE_ROW_BYTES = 2**20  # a row of optimal_d.jsonl (four curves of 200 points) is about 20 kB
 TEXT_FIELDS = ("divergence", "event")  # the only text in a metrics row; every other value is a number
 
 

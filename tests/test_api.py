@@ -55,6 +55,14 @@ def test_an_unconditional_run_interpolates_and_generates_from_latents(runs):
     assert walk.shape == (2, 5, 8, 8) and walk.dtype == np.uint8
     z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
     assert torch.equal(m.generate(z), m.generate(z)) and m.generate(z).shape == (4, 1, 8, 8)
+    assert torch.equal(m.generate(z.numpy()), m.generate(z))  # numpy latents too
+    for bad in (torch.randn(4, 9), torch.randn(0, 8), torch.randn(8)):  # wrong width, none, not (N, Z)
+        with pytest.raises(UserError, match=r"latents must be \(N, 8\)"):
+            m.generate(bad)
+    with pytest.raises(UserError, match="not class-conditional"):
+        m.generate(z, labels=[1, 2, 3, 4])
+    with pytest.raises(UserError, match="no images given"):
+        m.d_features(np.zeros((0, 8, 8), np.uint8))
     raw = gankit.load(runs / "dcgan", ema=False)
     assert not raw.meta["ema"] and m.meta["ema"]
     assert not torch.equal(raw.sample(4, as_tensor=True), m.sample(4, as_tensor=True))

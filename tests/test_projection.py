@@ -101,3 +101,11 @@ def test_without_the_domain_classifier_it_projects_in_pixels_and_says_why(runs, 
     x = np.array(Image.open(runs / "d0.png"))[None]
     p = gankit.load(runs / "dcgan").project(x, steps=2, starts=0)
     assert p.feature_space == "none (pixels only: no MNIST files in /nowhere; pass --data-dir)"
+
+
+def test_projection_options_are_checked(runs):
+    m, x = gankit.load(runs / "dcgan"), np.array(Image.open(runs / "d0.png"))[None]
+    for options, words in [({"start": 2}, "unknown projection option start"), ({"starts": -1}, "starts must be"),
+                           ({"snapshots": 0}, "snapshots in 1..1000"), ({"lr": 0}, "lr must be positive")]:
+        with pytest.raises(UserError, match=words):
+            m.project(x, steps=2, **options)

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from gankit.losses import PROBABILITY_LOSSES
 from gankit.registry import Registry
 
 Stats = dict[str, Tensor]
@@ -57,10 +58,6 @@ def register(name: str, description: str):
         OBJECTIVES.register(name, ObjectiveEntry(fn, description))
         return fn
     return wrap
-
-
-# losses whose D output is a logit, read as a probability through its sigmoid
-PROBABILITY_LOSSES = ("nonsaturating", "minimax")
 
 
 def logit_stats(real_logits: Tensor, fake_logits: Tensor, loss: str = "nonsaturating") -> Stats:

@@ -31,7 +31,7 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import UserError
-from gankit.objectives.base import PROBABILITY_LOSSES
+from gankit.losses import PROBABILITY_LOSSES
 
 WIN_ACCURACY = 0.99  # D's accuracy on real and on fake both at least this ...
 WIN_D_FAKE = 0.01  # ... and mean D(G(z)) at most this: D wins outright
