@@ -57,17 +57,20 @@ class DivergenceWatch:
         self.wins: deque[bool] = deque(maxlen=max(1, self.window))
         self.num_classes = num_classes
         self.most_covered = 0  # the most classes any row of this run covered
+        self.good_eval = 0  # the step of the newest evaluation that covered more than COLLAPSED_CLASSES
 
     def replay(self, rows: Iterable[dict]) -> None:
         """Rebuild the window from rows already logged (after a resume or a rollback)."""
         self.wins.clear()
-        self.most_covered = 0
+        self.most_covered = self.good_eval = 0
         for row in rows:
             self._observe(row)
 
     def _observe(self, row: dict) -> None:
         if isinstance(row.get("classes_covered"), int):
             self.most_covered = max(self.most_covered, row["classes_covered"])
+            if row["classes_covered"] > COLLAPSED_CLASSES:
+                self.good_eval = row["step"]
         keys = ("d_acc_real", "d_acc_fake", "d_fake")
         if self.window and all(isinstance(row.get(k), (int, float)) for k in keys):
             self.wins.append(_d_wins(row))
@@ -82,8 +85,9 @@ class DivergenceWatch:
         covered = row.get("classes_covered")
         if (isinstance(covered, int) and self.num_classes > COLLAPSED_CLASSES and covered <= COLLAPSED_CLASSES
                 and 2 * self.most_covered >= self.num_classes):
+            # the collapse may be as old as the last evaluation that passed, not one log interval
             return (f"samples cover only {covered} of {self.num_classes} classes (earlier "
-                    f"{self.most_covered})", step - self.log_every)
+                    f"{self.most_covered})", self.good_eval)
         self._observe(row)
         if self.window and len(self.wins) == self.window and sum(self.wins) >= WIN_SHARE * self.window:
             self.wins.clear()  # warn once per stretch

@@ -173,9 +173,10 @@ def test_stats_read_each_loss_on_its_own_scale():
 def test_watch_collapsed_classes_and_non_finite_numbers():
     watch = DivergenceWatch(TrainConfig(log_every=10), num_classes=10)
     assert watch.check({"step": 10, "classes_covered": 1}) is None  # early blobs: not a collapse
-    assert watch.check({"step": 50, "classes_covered": 7}) is None
+    assert watch.check({"step": 30, "classes_covered": 7}) is None
+    assert watch.check({"step": 50, "d_loss": 0.5}) is None  # a training row between the evaluations
     reason, good_until = watch.check({"step": 60, "classes_covered": 2})
-    assert reason == "samples cover only 2 of 10 classes (earlier 7)" and good_until == 50
+    assert reason == "samples cover only 2 of 10 classes (earlier 7)" and good_until == 30  # the last that passed
     two_classes = DivergenceWatch(TrainConfig(log_every=10), num_classes=2)
     assert two_classes.check({"step": 60, "classes_covered": 2}) is None  # 2 of 2 is no collapse
     reason, _ = watch.check({"step": 70, "d_loss": float("nan"), "g_loss": float("inf")})
