@@ -11,7 +11,8 @@ Without train/ and test/ the whole folder is split "train" and there is no "test
 Every image is scaled so its shorter side is spec.image_size (default 64) and centre-cropped to a
 square. Channels: spec.channels (1 grey, 3 RGB), or when None, grey if every image is grey, else
 RGB (in the split layout: grey only if every image of train/ and test/ is grey, so that both
-splits load with the same channels). Hidden files and folders (".name") are ignored; files Pillow cannot read are skipped and
+splits load with the same channels). Transparent pixels become white; a camera's EXIF orientation is applied;
+16-bit images use their full range. Hidden files and folders (".name") are ignored; files Pillow cannot read are skipped and
 listed in one line on stderr; a folder with no readable image at all is a UserError.
 """
 
@@ -25,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gankit.data.base import ClassifierRecipe, DataSpec, Dataset
 from gankit.data.registry import register
@@ -36,6 +37,7 @@ DEFAULT_SIZE = 64
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 MAX_NAMES_SHOWN = 5
 SPLIT_DIRS = ("train", "test")
+BACKGROUND = (255, 255, 255)  # under transparent pixels: white, as images with alpha are usually shown
 
 
 def _visible_files(folder: Path, recursive: bool) -> list[Path]:
@@ -50,19 +52,30 @@ def _visible_files(folder: Path, recursive: bool) -> list[Path]:
 
 
 def _to_l_or_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
-    """Convert to "L" or "RGB" (which of the two the file was). Alpha is dropped."""
+    """Convert to "L" or "RGB" (which of the two the file was). Transparent pixels show
+    BACKGROUND (what lies under alpha 0 in the file is arbitrary, often black)."""
     mode = img.mode
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        # 16/32-bit or float grey: Pillow's convert("L") would clip everything above 255, so
-        # rescale: 16-bit range when values exceed 255, else keep them as they are
+        # 16/32-bit or float grey: Pillow's convert("L") would clip everything above 255. 16-bit
+        # files use their full range (/257, whatever the image's own maximum); 32-bit integers
+        # above 255 are taken as 16-bit data; floats in [0, 1] are fractions of white
         arr = np.asarray(img, dtype=np.float64)
-        if arr.size and arr.max() > 255:
+        top = arr.max() if arr.size else 0.0
+        if mode.startswith("I;16") or (mode == "I" and top > 255):
             arr = arr * (255.0 / 65535.0)
+        elif mode == "F" and top <= 1.0:
+            arr = arr * 255.0
         return Image.fromarray(np.rint(arr).clip(0, 255).astype(np.uint8), "L"), True
-    if mode in GREY_MODES:
-        return img.convert("L"), True
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")  # avoids Pillow's warning about palette transparency
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        grey = img.mode in ("LA", "La")
+        img = img.convert("RGBA")
+        flat = Image.new("RGBA", img.size, BACKGROUND + (255,))
+        flat.alpha_composite(img)
+        return (flat.convert("L"), True) if grey else (flat.convert("RGB"), False)
+    if mode in GREY_MODES:
+        return img.convert("L"), True
     return img.convert("RGB"), False
 
 
@@ -72,6 +85,7 @@ def _read(path: Path, size: int) -> Optional[tuple[Image.Image, bool]]:
         with Image.open(path) as img:
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when much larger
             img.load()
+            img = ImageOps.exif_transpose(img)  # a camera's orientation tag: upright, as viewers show it
             img, grey = _to_l_or_rgb(img)
             return fit_square(img, size), grey
     except Exception:  # noqa: BLE001 - Pillow raises many types for broken files; all mean "skip"

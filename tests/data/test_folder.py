@@ -84,6 +84,36 @@ def test_sixteen_bit_grey_is_rescaled(tmp_path):
     Image.fromarray(np.full((8, 8), 65535, np.uint16)).save(tmp_path / "a.png")
     ds = load(tmp_path, image_size=8)
     assert ds.x.shape == (1, 1, 8, 8) and int(ds.x.min()) == 255
+    Image.fromarray(np.full((8, 8), 2570, np.uint16)).save(tmp_path / "b.png")  # dark in 16 bits: dark here too
+    assert int(load(tmp_path, image_size=8).x[1].max()) == 10
+
+
+def test_float_images_in_0_1_are_fractions_of_white(tmp_path):
+    Image.fromarray(np.full((8, 8), 0.5, np.float32), "F").save(tmp_path / "a.tif")
+    assert int(load(tmp_path, image_size=8).x.max()) == 128
+
+
+def test_transparent_pixels_are_white_whatever_lies_under_them(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)  # black under alpha 0 ...
+    rgba[:4, :, :] = (200, 10, 30, 255)  # ... below a red opaque top half
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    x = load(tmp_path, image_size=8).x[0]
+    assert x[:, 0, 0].tolist() == [200, 10, 30] and x[:, 7, 7].tolist() == [255, 255, 255]
+    (tmp_path / "g").mkdir()
+    Image.fromarray(np.zeros((8, 8, 2), np.uint8), "LA").save(tmp_path / "g" / "a.png")  # grey, all transparent
+    grey = load(tmp_path / "g", image_size=8)
+    assert grey.x.shape == (1, 1, 8, 8) and int(grey.x.min()) == 255
+
+
+def test_the_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((8, 16), np.uint8)
+    arr[:, :8] = 255  # stored wide, left half white
+    img = Image.fromarray(arr, "L")
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    img.save(tmp_path / "a.jpg", exif=exif, quality=100)
+    x = load(tmp_path, image_size=8).x[0, 0].float()  # upright it is tall: the crop keeps its middle
+    assert float(x[:4].mean()) > 200 and float(x[4:].mean()) < 50  # left half white -> top half white
 
 
 def test_mixed_sizes_and_formats(tmp_path):
