@@ -255,12 +255,17 @@ class Model:
     def generate(self, z: Union[np.ndarray, torch.Tensor], labels: LabelArg = None) -> torch.Tensor:
         """The networks on given latents (N, width), the width of `algo.latents` (z_dim, plus the
         codes of InfoGAN), and labels as `labels` takes them (a conditional model's default: 0..K-1
-        cycling): model-range floats on the CPU."""
+        cycling) or, for a conditional model, soft one-hot rows (N, K) of floats (a class between
+        two, as interpolation and arithmetic use): model-range floats on the CPU."""
         z = torch.as_tensor(np.asarray(z)) if not isinstance(z, torch.Tensor) else z
         width = self.algo.latents(1, torch.Generator().manual_seed(0)).shape[1]
         if z.dim() != 2 or z.shape[1] != width or not len(z):
             raise UserError(f"latents must be (N, {width}) with N >= 1, got shape {tuple(z.shape)}")
-        lab = self.labels(len(z), labels)
+        soft = isinstance(labels, torch.Tensor) and labels.is_floating_point() and labels.dim() == 2
+        if soft and (not self.conditional or tuple(labels.shape) != (len(z), self.num_classes)):
+            raise UserError(f"soft labels must be ({len(z)}, {self.num_classes}) rows for a conditional model, "
+                            f"got shape {tuple(labels.shape)}")
+        lab = labels.float() if soft else self.labels(len(z), labels)
         return self.algo.generate(self.nets, z.float().to(self.device),
                                   None if lab is None else lab.to(self.device)).float().cpu()
 

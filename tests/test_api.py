@@ -32,6 +32,10 @@ def test_a_conditional_run_samples_by_label_and_seed(runs):
     t = m.sample(12, seed=3, label=7, as_tensor=True)
     assert t.shape == (12, 1, 8, 8) and t.min() >= -1 and t.max() <= 1
     assert np.array_equal(m.sample(12, seed=3, label=[7] * 12), x)
+    z = torch.randn(3, m.cfg.z_dim, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(m.generate(z, torch.eye(10)[[7, 1, 2]]), m.generate(z, [7, 1, 2]), atol=1e-6)  # soft rows
+    with pytest.raises(UserError, match=r"soft labels must be \(3, 10\)"):
+        m.generate(z, torch.eye(9)[:3])
     with pytest.raises(UserError):
         m.sample(3, label=10)
 
