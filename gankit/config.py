@@ -122,6 +122,8 @@ POSITIVE = ("epochs", "minutes", "max_steps", "auto_images", "z_dim", "width", "
             "d_steps", "g_steps", "pack", "mbstd_group", "d_width", "log_every", "checkpoint_every", "grid_size", "image_size", "threads")
 FRACTIONS = ("label_smoothing", "ema", "beta1", "beta2", "momentum")  # in [0, 1)
 NON_NEGATIVE = ("checkpoint_minutes", "depth", "clusters", "unroll", "mbstd", "mbdisc", "clip", "gp_weight", "sample_every", "seed", "eval_every", "keep", "d_win_steps", "max_rollbacks")
+
+
 def check_device_name(name: str) -> None:
     """A device name gankit takes (whether this machine has it is gankit.device's question)."""
     if not (name in ("auto", "cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit())):

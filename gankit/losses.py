@@ -125,3 +125,9 @@ LOSSES = {
 # the losses whose D output is a logit read as a probability through its sigmoid: their G loss
 # saturates when D is sure (least squares, hinge and Wasserstein give G a gradient however sure)
 PROBABILITY_LOSSES = ("nonsaturating", "minimax")
+
+
+def decision_threshold(loss: str) -> float:
+    """The D output above which a loss's D calls an image real: 0.5 for least squares (targets 1
+    and 0), else 0 (a logit's sigmoid of 0.5; hinge's margins +-1)."""
+    return 0.5 if loss == "least-squares" else 0.0

@@ -11,9 +11,10 @@ Without train/ and test/ the whole folder is split "train" and there is no "test
 Every image is scaled so its shorter side is spec.image_size (default 64) and centre-cropped to a
 square. Channels: spec.channels (1 grey, 3 RGB), or when None, grey if every image is grey, else
 RGB (in the split layout: grey only if every image of train/ and test/ is grey, so that both
-splits load with the same channels). Transparent pixels become white; a camera's EXIF orientation is applied;
-16-bit images use their full range. Hidden files and folders (".name") are ignored; files Pillow cannot read are skipped and
-listed in one line on stderr; a folder with no readable image at all is a UserError.
+splits load with the same channels). Transparent pixels become white, a camera's EXIF orientation
+is applied, and 16-bit images use their full range. Hidden files and folders (".name") are
+ignored; files Pillow cannot read are skipped and listed in one line on stderr; a folder with no
+readable image at all is a UserError.
 """
 
 from __future__ import annotations

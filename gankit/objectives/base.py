@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from gankit.losses import PROBABILITY_LOSSES
+from gankit.losses import PROBABILITY_LOSSES, decision_threshold
 from gankit.registry import Registry
 
 Stats = dict[str, Tensor]
@@ -66,8 +66,7 @@ def logit_stats(real_logits: Tensor, fake_logits: Tensor, loss: str = "nonsatura
     threshold 0; least squares and hinge score on their own scale (targets 1 and 0: threshold 0.5;
     margins +-1: threshold 0), so d_real and d_fake are D's mean raw scores."""
     r, f = real_logits.detach().float(), fake_logits.detach().float()
-    t = 0.5 if loss == "least-squares" else 0.0
-    prob = loss in PROBABILITY_LOSSES
+    t, prob = decision_threshold(loss), loss in PROBABILITY_LOSSES
     return {
         "d_real": (torch.sigmoid(r) if prob else r).mean(),
         "d_fake": (torch.sigmoid(f) if prob else f).mean(),

@@ -8,7 +8,7 @@ cross-entropy losses.
 from __future__ import annotations
 
 from gankit.errors import UserError
-from gankit.losses import LOSSES, d_nonsaturating
+from gankit.losses import LOSSES, d_nonsaturating, decision_threshold
 from gankit.objectives.base import Objective, logit_stats, register
 
 
@@ -33,7 +33,7 @@ class GANObjective(Objective):
         return loss, {"g_loss": loss.detach()}
 
     def threshold(self, real_scores, fake_scores):
-        return 0.5 if self.g_fn is LOSSES["least-squares"][1] else 0.0  # targets 1 and 0
+        return decision_threshold(self.loss)
 
 
 @register("gan", "D and G losses of the logits: nonsaturating, minimax, hinge or least-squares")
