@@ -78,8 +78,8 @@ def main() -> None:
     budget = f"epochs={a.epochs}" if a.epochs else f"max_steps={steps}"
     cfg = run_config("ssgan", data, a.preset, {**sets, "labels_per_class": 1}, steps, 0, a.threads, a.device)
     print(f"CPU: {describe_cpu()}; ssgan trains in {run_precision(cfg, data)}; {a.threads} thread(s) per run, "
-          f"device {a.device}, {budget}, {a.seeds} seeds, preset {a.preset}, D {'raw' if a.no_ema else 'EMA'} weights; {a.dataset}: {len(data)} training "
-          f"images, errors of its {len(test)} test images", flush=True)
+          f"device {a.device}, {budget}, {a.seeds} seeds, preset {a.preset}, D {'raw' if a.no_ema else 'EMA'} "
+          f"weights; {a.dataset}: {len(data)} training images, errors of its {len(test)} test images", flush=True)
     published = a.dataset == "mnist"
     head = f"{'labels':>6s} {'per class':>9s} {'ssgan':>16s} {'supervised D':>16s}" \
            f"{' published (Table 1)':>22s} {'s/run':>7s}"

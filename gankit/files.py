@@ -9,6 +9,8 @@ samples, grids and plots, the classifier cache.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import secrets
@@ -73,9 +75,6 @@ def atomic_path(path: str | Path, errors: tuple[type[BaseException], ...] = (),
 
 def write_json_atomic(path: str | Path, body) -> None:
     """body as indented strict JSON (NaN and infinities, which other tools refuse, as null)."""
-    import json
-    import math
-
     def strict(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None

@@ -192,13 +192,8 @@ class RunFolder:
     def read_rows(self, name: str) -> list[dict[str, Any]]:
         """The rows of the run's .jsonl file `name`; a line cut off by a crash, or one no gankit
         row could be (over MAX_FILE_ROW_BYTES, nested deeper than a dict of lists), is skipped."""
-        path = self.path / name
-        try:
-            text = path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
-        except OSError as e:
-            raise UserError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
         rows = []
-        for line in text.splitlines():
+        for line in _log_lines(self.path / name):
             if len(line) > MAX_FILE_ROW_BYTES or json_depth(line) > 2:
                 continue
             try:
@@ -212,15 +207,9 @@ class RunFolder:
     def read_metrics(self) -> list[dict[str, Any]]:
         """metrics.jsonl's rows, each checked (metrics_row); a line that is not JSON (one cut off
         by a crash) is skipped."""
-        if not self.metrics_path.is_file():
-            return []
         what = str(self.metrics_path)
-        try:
-            text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
-        except OSError as e:
-            raise UserError(f"cannot read {what}: {e.strerror or e}; check its permissions") from None
         rows = []
-        for i, line in enumerate(text.splitlines(), 1):
+        for i, line in enumerate(_log_lines(self.metrics_path), 1):
             if len(line) > MAX_ROW_BYTES or json_depth(line) > 2:
                 raise UserError(f"{what} line {i} is not a metrics row (too long or nested); delete the line")
             try:
@@ -280,6 +269,17 @@ def data_info(d: Any, where: str) -> DataInfo:
     if not isinstance(names, list) or len(names) not in (0, k) or not all(isinstance(n, str) for n in names):
         raise bad("class_names", names, f"{k} names")
     return DataInfo(d["name"], kind, list(shape), k, list(names))
+
+
+def _log_lines(path: Path) -> list[str]:
+    """The lines of a log file the run appends to ([] before it exists); bytes that are not
+    UTF-8 (a write cut short) are replaced, not fatal."""
+    if not path.is_file():
+        return []
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
 
 
 def _append(path: Path, text: str) -> None:

@@ -114,9 +114,10 @@ def parse_code(text: str) -> dict[str, float]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, eq, value = part.partition("=")
         try:
-            if not eq or not math.isfinite(float(value)):
+            number = float(value) if eq else math.nan
+            if not math.isfinite(number):
                 raise ValueError
-            out[name.strip()] = float(value)
+            out[name.strip()] = number
         except ValueError:
             raise UserError(f"--code takes name=value pairs separated by commas, like cat=3,c1=0.5; "
                             f"got {part!r}") from None

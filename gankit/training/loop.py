@@ -192,7 +192,7 @@ class Trainer:
         # a kill between a new `best` and the next `last` leaves `last` with the older bar
         best = ckpt.read_meta(self.run.checkpoint("best"))
         bars = [b for b in (meta.best_fid, (best or {}).get("best_fid")) if isinstance(b, (int, float))]
-        self.best_fid = min(bars) if bars else meta.best_fid
+        self.best_fid = min(bars, default=None)
         n = len(mine) + 6
         self.stats = {k[n:]: v.to(self.device) for k, v in t.items() if k.startswith(mine + "stats.")}
         self.sampler = BatchSampler(len(self.data), self.cfg.batch_size, self.cfg.seed,
