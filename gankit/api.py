@@ -165,7 +165,7 @@ class Model:
                                 str(self.device), image_size=self.info.shape[-1], channels=self.info.shape[0])
             distance = classifier_distance(ex.model)
         except UserError as e:  # no domain classifier (or its data is not there): pixels alone, saying why
-            why_not = f": {e}"
+            why_not = f": {getattr(e, 'reason', e)}"  # without eval's --extractor hint
         G = self.nets[self.algo.sampler]
         was = [p.requires_grad for p in G.parameters()]
         for p in G.parameters():

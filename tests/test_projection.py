@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit.errors import UserError
+from gankit.errors import NoClassifier, UserError
 from gankit.projection import lr_schedule, noise_scale, project
 from tests.test_cli import FAST, error_of, run_cli
 
@@ -101,6 +101,18 @@ def test_without_the_domain_classifier_it_projects_in_pixels_and_says_why(runs, 
     x = np.array(Image.open(runs / "d0.png"))[None]
     p = gankit.load(runs / "dcgan").project(x, steps=2, starts=0)
     assert p.feature_space == "none (pixels only: no MNIST files in /nowhere; pass --data-dir)"
+
+
+def test_the_pixels_only_note_leaves_out_evals_extractor_hint(runs, monkeypatch):
+    from gankit.metrics import features
+
+    def none_for_this_data(*args, **kwargs):
+        raise NoClassifier("gankit has no domain classifier for dataset 'x'")
+    monkeypatch.setattr(features, "make_extractor", none_for_this_data)
+    x = np.array(Image.open(runs / "d0.png"))[None]
+    p = gankit.load(runs / "dcgan").project(x, steps=2, starts=0)
+    assert p.feature_space == "none (pixels only: gankit has no domain classifier for dataset 'x')"
+    assert str(NoClassifier("why")) == "why; use --extractor inception"  # what eval says
 
 
 def test_projection_options_are_checked(runs):

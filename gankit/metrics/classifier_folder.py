@@ -18,7 +18,7 @@ from typing import Optional, Union
 
 from gankit.data import DataSpec, load_dataset
 from gankit.data.folder import class_names, has_splits, listing
-from gankit.errors import UserError
+from gankit.errors import NoClassifier, UserError
 
 FOLDER_MIN_STEPS, FOLDER_MIN_EPOCHS, FOLDER_MAX_EPOCHS = 300, 2, 20
 FOLDER_BATCH = (8, 128)  # batch = n_train // 16 within these bounds: 16 steps an epoch until 2048 images
@@ -36,8 +36,8 @@ def check_folder(data_dir: Optional[Union[str, Path]]) -> Path:
         raise UserError(f"--data-dir {root} has no test split to test a classifier on: put the training images "
                         f"in {root / 'train'} and held-out images in {root / 'test'} (same class subfolders)")
     if not class_names(root):
-        raise UserError(f"--data-dir {root} has no class subfolders, so no classifier can be trained for it; "
-                        "use --extractor inception, or put one subfolder per class in train/ and test/")
+        raise NoClassifier(f"--data-dir {root} has no class subfolders, so no classifier can be trained for it",
+                           "use --extractor inception, or put one subfolder per class in train/ and test/")
     return root
 
 

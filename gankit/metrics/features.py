@@ -26,7 +26,7 @@ import torch
 from gankit import paths
 from gankit.data import DATASETS
 from gankit.data.base import ClassifierRecipe
-from gankit.errors import UserError
+from gankit.errors import NoClassifier, UserError
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
@@ -190,6 +190,6 @@ def make_extractor(kind: str, dataset: str, data_kind: str, data_dir: Optional[s
     recipe = DATASETS.get(dataset).classifier if dataset in DATASETS else None
     if recipe is None:
         judged = [name for name, entry in DATASETS if entry.classifier]
-        raise UserError(f"gankit has no domain classifier for dataset {dataset!r} (it has one for "
-                        f"{', '.join(judged)}); use --extractor inception")
+        raise NoClassifier(f"gankit has no domain classifier for dataset {dataset!r} (it has one for "
+                           f"{', '.join(judged)})")
     return ClassifierExtractor(dataset, recipe, data_dir, device, image_size, channels)

@@ -11,7 +11,7 @@ Three signs:
   this: neither the default digits run nor the first 1,500 steps of DCGAN on MNIST log a single
   such row (the lowest D(G(z)) there is 0.13), while a run with a far too high learning rate sits
   there for good. The default 1000 steps fit inside keep=2 checkpoints 1000 steps apart, so a
-  rollback finds one from before the stretch. It watches the cross-entropy losses only
+  rollback finds one from before the stretch; after it, the stretch is counted afresh. It watches the cross-entropy losses only
   (nonsaturating, minimax), whose G gradient vanishes when D is sure: not least squares, hinge or
   the WGAN critics;
 - a collapsed class histogram: a row with `classes_covered` (written by evaluation) of 2 or fewer
@@ -65,6 +65,11 @@ class DivergenceWatch:
         self.most_covered = self.good_eval = 0
         for row in rows:
             self._observe(row)
+
+    def forget_wins(self) -> None:
+        """After a rollback: the halved rates are judged on rows of their own, not on a stretch that
+        began under the old ones (which could point before every checkpoint kept)."""
+        self.wins.clear()
 
     def _observe(self, row: dict) -> None:
         if isinstance(row.get("classes_covered"), int):

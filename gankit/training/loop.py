@@ -386,7 +386,7 @@ class Trainer:
         if cfg.on_divergence == "rollback" and not final:
             if self.rollbacks >= cfg.max_rollbacks:
                 raise Diverged(f"training diverged at step {self.step} ({problem}) after "
-                               f"{self.rollbacks} rollbacks; giving up ({kept}); start again with "
+                               f"{self.rollbacks} rollback{'s' * (self.rollbacks != 1)}; giving up ({kept}); start again with "
                                f"lower {rates}")
             return self._rollback(problem, good_until)
         if cfg.on_divergence == "warn":
@@ -406,6 +406,7 @@ class Trainer:
                            "checkpoint_every >= d_win_steps)")
         failed_at, elapsed, count, best_fid = self.step, self.elapsed, self.rollbacks + 1, self.best_fid
         self.restore(target)
+        self.watch.forget_wins()
         # wall time spent diverging still counts, and `best` from before the trouble stays the bar
         self.elapsed, self.rollbacks, self.best_fid = elapsed, count, best_fid
         halved = {}

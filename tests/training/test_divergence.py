@@ -91,6 +91,25 @@ def test_rollback_gives_up(tmp_path, monkeypatch):
     assert trainer.run.read_config()[0].lr_d == pytest.approx(2e-4 / 4)
 
 
+def test_after_a_rollback_the_winning_stretch_is_counted_afresh(tmp_path, monkeypatch):
+    # rows from before the rollback point must not count against the halved rates: a stretch that
+    # began under the old ones could point before every checkpoint kept
+    watch = DivergenceWatch(TrainConfig(log_every=10, d_win_steps=100), num_classes=10)
+    watch.replay([_row(s) for s in range(10, 100, 10)])
+    watch.forget_wins()
+    assert all(watch.check(_row(s)) is None for s in range(100, 190, 10))
+    assert watch.check(_row(190))[1] == 90
+    trainer = _trainer(tmp_path, lr_g=1e-9, lr_d=1e-2, d_win_steps=20, max_steps=200, keep=5,
+                       on_divergence="rollback", max_rollbacks=1)
+    window_at_rollback, append = [], trainer._append_metrics
+    monkeypatch.setattr(trainer, "_append_metrics", lambda row: (
+        window_at_rollback.append(len(trainer.watch.wins)) if row.get("event") == "rollback" else None,
+        append(row)))
+    with pytest.raises(Diverged, match="after 1 rollback; giving up"):
+        trainer.train()
+    assert window_at_rollback == [0]  # the replayed rows up to the rollback point were forgotten
+
+
 def test_rollback_needs_a_checkpoint_from_before(tmp_path, monkeypatch):
     trainer = _trainer(tmp_path, on_divergence="rollback", checkpoint_every=1000)
     _poison_at(trainer, monkeypatch, 3)
