@@ -42,8 +42,16 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gankit-infogan-"))
     root.mkdir(parents=True, exist_ok=True)
-    test = load_dataset(args.dataset, DataSpec(data_dir=Path(args.data_dir) if args.data_dir else None, split="test"))
-    real = to_model_range(test.x)
+    tests = {}  # image size -> (the test split at that size, in model range); a run may set its own size
+
+    def test_at(size):
+        if size not in tests:
+            t = load_dataset(args.dataset, DataSpec(data_dir=Path(args.data_dir) if args.data_dir else None,
+                                                    split="test", image_size=size))
+            tests[size] = (t, to_model_range(t.x))
+        return tests[size]
+
+    test_at(None)  # data missing: say so before any training
     if args.steps:
         what, budget_args = f"{args.steps} steps", ["--set", f"max_steps={args.steps}"]
     else:
@@ -62,6 +70,7 @@ def main() -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
         m = gankit.load(out, "last")
+        test, real = test_at(m.info.shape[-1])
         pred = m.algo.predict_codes(m.nets, real)
         h, maj = matched_accuracy(pred, test.labels, m.algo.k, test.num_classes)
         hung.append(h)
@@ -74,4 +83,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from entry import run
+
+    run(main)

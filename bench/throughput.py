@@ -242,4 +242,6 @@ def main() -> None:
                 del g, naive
 
 if __name__ == "__main__":
-    main()
+    from entry import run
+
+    run(main)

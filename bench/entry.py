@@ -1,0 +1,22 @@
+"""How every bench script ends: a user mistake (gankit's UserError: data not found, a bad flag
+value) is one line on stderr and exit code 2, as with `gankit` itself; anything else keeps its
+traceback. Usage, at the end of a bench: `if __name__ == "__main__": run(main)`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from gankit.errors import UserError  # noqa: E402
+
+
+def run(main: Callable[[], Optional[int]]) -> None:
+    try:
+        code = main()
+    except UserError as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    sys.exit(code or 0)
