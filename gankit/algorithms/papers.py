@@ -5,7 +5,8 @@ paper preset puts the settings of the paper the model comes from over them, so a
 reproduce the paper's recipe. Each entry: which paper (and, after a semicolon, where the preset
 still differs from the paper because gankit cannot express it), the config keys, and, where the
 paper's networks differ from gankit's, a builder used under the paper preset.
-The paper preset turns gankit's EMA of G off everywhere: none of these papers sampled from one.
+The paper preset turns gankit's EMA of G off everywhere but ssgan: none of these papers sampled
+from one, and ssgan's tests an average of D (0.9999), which gankit's EMA keeps for G too.
 """
 
 from __future__ import annotations

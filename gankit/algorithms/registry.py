@@ -20,7 +20,7 @@ def _classes(spec: ModelSpec, data, cfg) -> int:
     if cfg.clusters:
         if spec.conditional:
             raise UserError(f"{spec.name} is already class-conditional; --set clusters is for "
-                            "unconditional models (dcgan, gan, wgan, wgan-gp)")
+                            "unconditional models (gan, dcgan, wgan, wgan-gp, lsgan, hinge, unrolled)")
         return cfg.clusters
     if not spec.conditional:
         return 0
