@@ -17,7 +17,9 @@ Rows (--rows, comma-separated; all by default):
   gan             gankit's `gan` (its defaults on points)
   unrolled5/10    `gan` with unroll=5 / 10 (G's loss through D unrolled, second-order)
   unrolled-paper  the `unrolled` model (Metz 2017's 2-D networks and Adam 1e-4, batches of 512)
-  pack2, pack4    `gan` with pack=2 / 4 (PacGAN)
+  pack2, pack4    `gan` with pack=2 / 4 (PacGAN): the batch of 64 samples makes 32 / 16 packs
+  pacgan2/4       as PacGAN's code packs: its batch counts packs, each of P fresh samples, so
+                  `gan` with pack=P and batch_size=64 P (64 packs, D sees 64 P real and fake samples)
   mbstd           `gan` with the minibatch standard deviation (mbstd=1, groups of 4)
   mbdisc          `gan` with minibatch discrimination (mbdisc=50 kernels of 5)
   wgan-gp         gankit's `wgan-gp` (MLP critic on points)
@@ -57,6 +59,8 @@ ROWS = {
     "unrolled-paper": ("unrolled", {}),
     "pack2": ("gan", {"pack": 2}),
     "pack4": ("gan", {"pack": 4}),
+    "pacgan2": ("gan", {"pack": 2, "batch_size": 128}),
+    "pacgan4": ("gan", {"pack": 4, "batch_size": 256}),
     "mbstd": ("gan", {"mbstd": 1}),
     "mbdisc": ("gan", {"mbdisc": 50}),
     "wgan-gp": ("wgan-gp", {}),

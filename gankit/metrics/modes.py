@@ -2,11 +2,12 @@
 
 - Images with a domain classifier: the histogram of predicted classes, the classes covered, and
   KL(sample classes || data classes).
-- 2-D mixtures (ring8, grid25), as PacGAN and VEEGAN count them: a sample is high quality when it
-  lies within 3 std of its nearest mode centre; a mode is captured when it holds at least 20% of
-  the high-quality samples it would get under the data distribution (PacGAN's 20 of 100 for
-  2,500 samples on 25 modes); reverse KL is KL(generated modes || uniform) over the high-quality
-  samples.
+- 2-D mixtures (ring8, grid25): a sample is high quality when it lies within 3 std of its nearest
+  mode centre (PacGAN and VEEGAN); reverse KL is KL(generated modes || uniform) over the
+  high-quality samples. PacGAN's released code counts a mode as captured when it holds one
+  high-quality sample (`min_share=0`: bench/mixtures.py's `modes` column); `gankit eval` asks more
+  by default, at least 20% of the high-quality samples an even spread would give the mode, so
+  that a few stray samples do not make a captured mode.
 - Stacked MNIST: each of the three channels classified by the MNIST classifier gives one of 1,000
   modes (100 * red + 10 * green + blue); a mode is captured by at least one sample, and KL to
   the uniform distribution over the 1,000 modes, as in VEEGAN and PacGAN.
