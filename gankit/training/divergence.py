@@ -11,9 +11,9 @@ Three signs:
   this: neither the default digits run nor the first 1,500 steps of DCGAN on MNIST log a single
   such row (the lowest D(G(z)) there is 0.13), while a run with a far too high learning rate sits
   there for good. The default 1000 steps fit inside keep=2 checkpoints 1000 steps apart, so a
-  rollback finds one from before the stretch; after it, the stretch is counted afresh. It watches the cross-entropy losses only
-  (nonsaturating, minimax), whose G gradient vanishes when D is sure: not least squares, hinge or
-  the WGAN critics;
+  rollback finds one from before the stretch; after it, the stretch is counted afresh. It watches
+  the cross-entropy losses only (nonsaturating, minimax), whose G gradient vanishes when D is
+  sure: not least squares, hinge or the WGAN critics;
 - a collapsed class histogram: a row with `classes_covered` (written by evaluation) of 2 or fewer
   on data with more than two classes, after an earlier row of the run covered at least half of
   them (early samples are blobs that a classifier may put in one or two classes: no collapse).

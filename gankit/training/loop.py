@@ -386,8 +386,8 @@ class Trainer:
         if cfg.on_divergence == "rollback" and not final:
             if self.rollbacks >= cfg.max_rollbacks:
                 raise Diverged(f"training diverged at step {self.step} ({problem}) after "
-                               f"{self.rollbacks} rollback{'s' * (self.rollbacks != 1)}; giving up ({kept}); start again with "
-                               f"lower {rates}")
+                               f"{self.rollbacks} rollback{'s' * (self.rollbacks != 1)}; giving up ({kept}); "
+                               f"start again with lower {rates}")
             return self._rollback(problem, good_until)
         if cfg.on_divergence == "warn":
             problem += "; the weights are no longer finite, so warn cannot go on"
