@@ -406,9 +406,11 @@ def save_nearest(result: dict, x: torch.Tensor, ref, path: Path) -> None:
     result["memorization"]["pairs_png"] = str(Path(path).resolve())  # found from any working folder
 
 
-def default_checkpoint(run: RunFolder) -> str:
-    """`best` when the run kept one (training with eval_every), else `last`."""
-    return "best" if run.checkpoint("best").is_file() else "last"
+def default_checkpoint(run: RunFolder, algo=None) -> str:
+    """`best` when the run kept one (training with eval_every) and its algorithm keeps one (ssgan
+    runs of older gankit versions have one, but their product is the last D), else `last`."""
+    keeps = getattr(algo, "keeps_best", True)
+    return "best" if keeps and run.checkpoint("best").is_file() else "last"
 
 
 def load(run_path: Union[str, Path], checkpoint: Optional[str] = None, device: str = "cpu",
@@ -421,7 +423,7 @@ def load(run_path: Union[str, Path], checkpoint: Optional[str] = None, device: s
     run = RunFolder.open(run_path)
     cfg, info = run.read_config()
     algo = build(cfg, info)
-    which = checkpoint or default_checkpoint(run)
+    which = checkpoint or default_checkpoint(run, algo)
     if which not in ("best", "last"):
         raise UserError(f"checkpoint must be best or last, got {which!r}")
     path = run.checkpoint(which)

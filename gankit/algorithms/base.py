@@ -91,6 +91,7 @@ class Algorithm:
     conditional: bool = False  # generate() takes class labels of the dataset
     has_discriminator: bool = False  # eval reports D's accuracy on real and generated data
     encodes: bool = False  # encode() and decode() work (autoencoders)
+    keeps_best: bool = True  # evaluations keep `best`, the lowest-FID checkpoint, which commands then use
 
     def __init__(self, cfg: Any, info: DataInfo, spec: Any = None):
         """cfg: the run's TrainConfig; info: its data's shape and classes; spec: the model's

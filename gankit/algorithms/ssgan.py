@@ -218,6 +218,9 @@ class SSGAN(GAN):
     Options = SSOptions
     ema = ("G", "D")  # D's average is the classifier eval scores (the paper tests an average of D)
     unrollable = False  # D's loss needs the labelled batch and G's reads D's features
+    # its product is D the classifier: the last D, as the paper reports it, not one picked by G's
+    # FID (nor by test errors, which would pick on the test set), so no `best` checkpoint
+    keeps_best = False
 
     def __init__(self, cfg, info, spec):
         if cfg.objective != "gan" or cfg.loss != "nonsaturating" or cfg.label_smoothing:

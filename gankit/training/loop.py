@@ -359,7 +359,7 @@ class Trainer:
                "eval": True, **scores}
         problem = self.watch.check(row)
         self._append_metrics(dict(json_safe(row), divergence=problem[0]) if problem else row)
-        best = not problem and (self.best_fid is None or scores["fid"] < self.best_fid)
+        best = not problem and self.algo.keeps_best and (self.best_fid is None or scores["fid"] < self.best_fid)
         if best:
             self.best_fid = scores["fid"]
             self.save("best")

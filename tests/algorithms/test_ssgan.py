@@ -208,6 +208,21 @@ def test_eval_reports_d_as_a_classifier_of_the_test_split(ssgan_run, capsys):
     assert {"d_acc_real", "d_acc_fake"} <= scores.keys()  # the real-vs-fake reading of the same D
 
 
+def test_it_keeps_no_best_checkpoint_and_loads_its_last_d(ssgan_run, tmp_path):
+    import shutil
+
+    from gankit.api import default_checkpoint
+
+    run = RunFolder.open(ssgan_run)
+    assert not run.checkpoint("best").exists()  # evaluated at step 3, yet no checkpoint picked by G's FID
+    assert gankit.load(ssgan_run).meta["step"] == ckpt.read_meta(run.checkpoint())["step"]
+    older = shutil.copytree(ssgan_run, tmp_path / "older")  # a run from before, which kept a `best`
+    shutil.copy(older / "checkpoints" / "last.safetensors", older / "checkpoints" / "best.safetensors")
+    m = gankit.load(older)
+    assert default_checkpoint(RunFolder.open(older), m.algo) == "last"
+    assert default_checkpoint(RunFolder.open(older)) == "best"  # what another model's run would use
+
+
 def test_the_run_records_its_labelled_set(ssgan_run):
     options = json.loads((ssgan_run / "config.json").read_text())["config"]["options"]
     assert options == {"labels_per_class": 3, "unsup_weight": 0.5}
