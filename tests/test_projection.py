@@ -92,26 +92,20 @@ def test_project_mistakes_are_one_line_errors(runs, tmp_path, capsys):
         assert words in error_of(capsys, "project", *args, "--out", out, "--steps", "2")
 
 
-def test_without_the_domain_classifier_it_projects_in_pixels_and_says_why(runs, monkeypatch):
+@pytest.mark.parametrize("error, why", [
+    (UserError("no MNIST files in /nowhere; pass --data-dir"), "no MNIST files in /nowhere; pass --data-dir"),
+    # no classifier for the data: the reason, without eval's "use --extractor inception"
+    (NoClassifier("gankit has no domain classifier for dataset 'x'"), "gankit has no domain classifier for dataset 'x'"),
+])
+def test_without_the_domain_classifier_it_projects_in_pixels_and_says_why(runs, monkeypatch, error, why):
     from gankit.metrics import features
 
     def missing(*args, **kwargs):
-        raise UserError("no MNIST files in /nowhere; pass --data-dir")
+        raise error
     monkeypatch.setattr(features, "make_extractor", missing)
     x = np.array(Image.open(runs / "d0.png"))[None]
     p = gankit.load(runs / "dcgan").project(x, steps=2, starts=0)
-    assert p.feature_space == "none (pixels only: no MNIST files in /nowhere; pass --data-dir)"
-
-
-def test_the_pixels_only_note_leaves_out_evals_extractor_hint(runs, monkeypatch):
-    from gankit.metrics import features
-
-    def none_for_this_data(*args, **kwargs):
-        raise NoClassifier("gankit has no domain classifier for dataset 'x'")
-    monkeypatch.setattr(features, "make_extractor", none_for_this_data)
-    x = np.array(Image.open(runs / "d0.png"))[None]
-    p = gankit.load(runs / "dcgan").project(x, steps=2, starts=0)
-    assert p.feature_space == "none (pixels only: gankit has no domain classifier for dataset 'x')"
+    assert p.feature_space == f"none (pixels only: {why})"
     assert str(NoClassifier("why")) == "why; use --extractor inception"  # what eval says
 
 
