@@ -95,7 +95,7 @@ def test_project_mistakes_are_one_line_errors(runs, tmp_path, capsys):
 @pytest.mark.parametrize("error, why", [
     (UserError("no MNIST files in /nowhere; pass --data-dir"), "no MNIST files in /nowhere; pass --data-dir"),
     # no classifier for the data: the reason, without eval's "use --extractor inception"
-    (NoClassifier("gankit has no domain classifier for dataset 'x'"), "gankit has no domain classifier for dataset 'x'"),
+    (NoClassifier("no domain classifier for dataset 'x'"), "no domain classifier for dataset 'x'"),
 ])
 def test_without_the_domain_classifier_it_projects_in_pixels_and_says_why(runs, monkeypatch, error, why):
     from gankit.metrics import features
