@@ -48,7 +48,7 @@ def main() -> None:
         if size not in tests:
             t = load_dataset(args.dataset, DataSpec(data_dir=Path(args.data_dir) if args.data_dir else None,
                                                     split="test", image_size=size))
-            tests[size] = (t, to_model_range(t.x))
+            tests[size] = tests[t.x.shape[-1]] = (t, to_model_range(t.x))  # native size: keyed by its side too
         return tests[size]
 
     test_at(None)  # data missing: say so before any training
