@@ -136,8 +136,12 @@ class Results:
 
     @staticmethod
     def _canonical(rec: dict) -> str:
-        rec = {**rec, "config": {k: v for k, v in rec["config"].items() if k not in NOT_IN_KEY}}
-        return json.dumps(rec, sort_keys=True)
+        cfg = {k: v for k, v in rec["config"].items() if k not in NOT_IN_KEY}
+        # unroll_real came later: lines without it trained without the real term, and it does
+        # nothing without unroll, so it is in a run's identity only where it is on and unrolls
+        if not (cfg.get("unroll") and cfg.get("unroll_real")):
+            cfg.pop("unroll_real", None)
+        return json.dumps({**rec, "config": cfg}, sort_keys=True)
 
     def load(self) -> dict[str, dict]:
         """key -> record of every finished run in the file (a cut last line is skipped)."""

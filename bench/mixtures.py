@@ -139,7 +139,7 @@ def main() -> None:
             print(f"{row:26s} {len(recs):3d} {mean_sd(col['modes']):>13s} {mean_sd(col['modes20']):>13s} "
                   f"{mean_sd(col['hq'], scale=100):>13s} {mean_sd(col['kl'], 2):>13s} "
                   f"{ok:>3d}/{len(recs):<2d} {secs:6.0f} {warned(recs):4d}")
-        for label, modes, hq, kl in PUBLISHED[name]:
+        for label, modes, hq, kl in PUBLISHED.get(name, []):
             print(f"{label:26s} {'':>3s} {modes:>13s} {'':>13s} {hq:>13s} {kl:>13s}   (published)")
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
     pack: int = 1  # PacGAN: D judges this many samples at once (batch_size must divide by it)
     unroll: int = 0  # Unrolled GAN (Metz 2017): G's loss through D unrolled this many steps; 0: off
     unroll_grad: bool = True  # gradients through the unrolled steps (the paper's); false: first-order
+    unroll_real: bool = True  # G's unrolled loss also takes D's real-batch term through the unrolled D (the paper's f_K)
     mbstd: int = 0  # minibatch standard deviation (Karras 2018): this many std features before D's last layer; 0: off
     mbstd_group: int = 4  # samples per group of the minibatch standard deviation
     mbdisc: int = 0  # minibatch discrimination (Salimans 2016): this many kernels before D's last layer; 0: off

@@ -14,15 +14,29 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def real_term(loss: str, real_logits: Tensor, real_target: float = 1.0) -> Tensor:
+    """The real images' part of D's loss `loss` (a LOSSES name): D's loss on the real batch alone.
+    An unrolled G's loss takes it through the unrolled D (gankit/algorithms/gan.py)."""
+    r = real_logits
+    if loss in PROBABILITY_LOSSES:
+        t = real_target
+        return (t * F.softplus(-r) + (1.0 - t) * F.softplus(r)).mean()
+    if loss == "hinge":
+        return F.relu(1.0 - r).mean()
+    if loss == "least-squares":
+        return 0.5 * (r - 1.0).pow(2).mean()
+    if loss == "wasserstein":
+        return -r.mean()
+    raise ValueError(f"unknown loss {loss!r}")
+
+
 def d_nonsaturating(real_logits: Tensor, fake_logits: Tensor, real_target: float = 1.0) -> Tensor:
     """-E[log D(x)] - E[log(1 - D(G(z)))]; the standard GAN discriminator loss.
 
     real_target < 1 is one-sided label smoothing (Salimans et al. 2016): real images are scored
     against the soft target t, i.e. -t log D(x) - (1 - t) log(1 - D(x)); fakes keep target 0.
     """
-    t = real_target
-    real = t * F.softplus(-real_logits) + (1.0 - t) * F.softplus(real_logits)
-    return real.mean() + F.softplus(fake_logits).mean()
+    return real_term("nonsaturating", real_logits, real_target) + F.softplus(fake_logits).mean()
 
 
 def g_nonsaturating(fake_logits: Tensor) -> Tensor:
@@ -37,7 +51,7 @@ def g_minimax(fake_logits: Tensor) -> Tensor:
 
 def d_wasserstein(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """E[C(G(z))] - E[C(x)]: the WGAN critic loss (minus the Wasserstein estimate)."""
-    return fake_logits.mean() - real_logits.mean()
+    return fake_logits.mean() + real_term("wasserstein", real_logits)
 
 
 def g_wasserstein(fake_logits: Tensor) -> Tensor:
@@ -47,7 +61,7 @@ def g_wasserstein(fake_logits: Tensor) -> Tensor:
 
 def d_hinge(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]: the hinge discriminator loss."""
-    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    return real_term("hinge", real_logits) + F.relu(1.0 + fake_logits).mean()
 
 
 def g_hinge(fake_logits: Tensor) -> Tensor:
@@ -57,7 +71,7 @@ def g_hinge(fake_logits: Tensor) -> Tensor:
 
 def d_least_squares(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """(E[(D(x) - 1)^2] + E[D(G(z))^2]) / 2: the LSGAN discriminator loss (a=0, b=1)."""
-    return 0.5 * ((real_logits - 1.0).pow(2).mean() + fake_logits.pow(2).mean())
+    return real_term("least-squares", real_logits) + 0.5 * fake_logits.pow(2).mean()
 
 
 def g_least_squares(fake_logits: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch.testing import assert_close
 
@@ -80,3 +81,16 @@ def test_gradient_penalty_on_packs_is_the_penalty_of_the_packed_critic():
     gp = losses.gradient_penalty(packed, real, fake, None, eps, pack=2)
     ref = losses.gradient_penalty(joined, real.reshape(4, 6), fake.reshape(4, 6), None, eps)
     torch.testing.assert_close(gp, ref)
+
+
+@pytest.mark.parametrize("name", sorted(losses.LOSSES))
+def test_real_term_is_the_real_part_of_d_loss(name):
+    """D's loss = real_term(real logits) + a part that does not depend on the real logits."""
+    d_fn = losses.LOSSES[name][0]
+    g = torch.Generator().manual_seed(0)
+    r1, r2, f = (torch.randn(32, generator=g) for _ in range(3))
+    rest1, rest2 = d_fn(r1, f) - losses.real_term(name, r1), d_fn(r2, f) - losses.real_term(name, r2)
+    assert_close(rest1, rest2)
+    assert not torch.allclose(losses.real_term(name, r1), losses.real_term(name, r2))
+    smoothed = losses.d_nonsaturating(r1, f, 0.9) - losses.real_term("nonsaturating", r1, 0.9)
+    assert_close(smoothed, losses.d_nonsaturating(r2, f, 0.9) - losses.real_term("nonsaturating", r2, 0.9))

@@ -7,7 +7,9 @@ G forward less) unless `fresh_z` asks for new latents. Labels: the dataset's cla
 conditional models, k-means cluster ids for self-conditioned ones (`clusters`), else none.
 
 `unroll=k` (Unrolled GAN, gankit/algorithms/unrolled.py): each G step scores the fake batch with
-a functional copy of D trained k more steps on the last D step's real batch and this fake batch.
+a functional copy of D trained k more steps on the last D step's real batch and this fake batch;
+with `unroll_real` (the default) G's loss also subtracts that copy's loss on the real batch, so it
+is the paper's f(G, D_K) whole: the real term reaches G through the copy's updates.
 """
 
 from __future__ import annotations
@@ -90,8 +92,18 @@ class GAN(Algorithm):
         if r < phase.repeat - 1:
             self._fake = fake.detach()  # later G steps need only its batch size
         if self.cfg.unroll:
-            D = self.unrolled_d(fake, ctx)
+            return self.unrolled_g_loss(fake, ctx)
         return self.g_loss(D, fake, self._labels)
+
+    def unrolled_g_loss(self, fake: Tensor, ctx: Context):
+        """G's loss through the unrolled D_K: the objective's G loss of this fake batch, less, with
+        unroll_real, D_K's loss on the last real batch (f(G, D_K) holds E log D_K(x) too, and G
+        reaches it through D_K's updates; with the minimax loss this is -f(G, D_K) exactly)."""
+        D = self.unrolled_d(fake, ctx)
+        loss, stats = self.g_loss(D, fake, self._labels)
+        if self.cfg.unroll_real:
+            loss = loss - self.objective.real_loss(D, self._real, self._labels)
+        return loss, stats
 
     def unrolled_d(self, fake: Tensor, ctx: Context):
         """D as a function of its parameters after `unroll` more steps of its own optimizer on the
@@ -166,7 +178,8 @@ class GAN(Algorithm):
         sc = f", self-conditioned on {self.cfg.clusters} clusters" if self.cfg.clusters else ""
         c = self.cfg
         if c.unroll:
-            sc += f", G's loss through D unrolled {c.unroll} steps ({'second' if c.unroll_grad else 'first'}-order)"
+            terms = "D's real-batch term included" if c.unroll_real else "the fake batch's term only"
+            sc += f", G's loss through D unrolled {c.unroll} steps ({'second' if c.unroll_grad else 'first'}-order, {terms})"
         if c.pack > 1:
             sc += f", D judges packs of {c.pack}"
         if c.mbstd:

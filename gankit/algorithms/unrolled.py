@@ -15,6 +15,10 @@ the gradient flows through the k updates back into G (the second-order term); wi
 the final unrolled D's judgement of the fake batch reaches G (the first-order variant).
 
 D's own update is unchanged: only G's loss uses the unrolled copy, and nothing of it is kept.
+The paper's surrogate is the whole value function at the unrolled D, f(G, D_K): its real-data
+term depends on G too, through D_K's updates (which saw G's samples). gankit's GAN adds that term
+(`unroll_real=true`, algorithms/gan.py); without it G's loss scores only its fake batch. On
+Metz's ring the term is what spreads G over the modes (docs/benchmarks.md).
 """
 
 from __future__ import annotations

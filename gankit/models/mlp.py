@@ -49,7 +49,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x (N, *shape) [+ label] -> hidden layers (LeakyReLU 0.2, optional dropout) -> (N,).
+    """x (N, *shape) [+ label] -> hidden layers (LeakyReLU 0.2, or `act`; optional dropout) -> (N,).
 
     cond: how a label enters. "concat" (Mirza 2014): its one-hot beside the input. "projection"
     (Miyato and Koyama 2018): the logit adds the inner product of a learnt label embedding with the
@@ -61,20 +61,21 @@ class MLPDiscriminator(nn.Module):
     mbstd > 0: the minibatch standard deviation (Karras 2018, models/base.py's MinibatchStd) over
     groups of `mbstd_group` inputs, as `mbstd` extra features before the last layer; mbdisc > 0:
     minibatch discrimination (Salimans 2016) with that many kernels, there too.
+    in_scale: x is multiplied by it first (Metz et al.'s 2-D D divides its input by 4).
     """
 
     def __init__(self, shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
                  dropout: float = 0.0, pack: int = 1, mbstd: int = 0, mbstd_group: int = 4, mbdisc: int = 0,
-                 cond: str = "concat"):
+                 cond: str = "concat", act: str = "lrelu", in_scale: float = 1.0):
         super().__init__()
         if cond not in ("concat", "projection"):
             raise ValueError(f"cond must be concat or projection, not {cond!r}")
-        self.num_classes, self.pack = num_classes, pack
+        self.num_classes, self.pack, self.in_scale = num_classes, pack, in_scale
         self.concat = num_classes if cond == "concat" else 0
         layers: list[nn.Module] = []
         width = (math.prod(shape) + self.concat) * pack
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [nn.Linear(width, h), ACTIVATIONS[act]()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = h
@@ -86,6 +87,8 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         h = x.reshape(len(x), -1)
+        if self.in_scale != 1.0:
+            h = h * self.in_scale
         if self.concat:
             h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
         h = h.reshape(len(x) // self.pack, -1)
@@ -94,3 +97,14 @@ class MLPDiscriminator(nn.Module):
         feats = self.net[:-1](h)
         e = label_embedding(self.embed, labels, self.pack)
         return self.net[-1](feats).squeeze(1) + (e.to(feats.dtype) * feats).sum(1)
+
+
+def orthogonal_init(module: nn.Module, gain: float) -> nn.Module:
+    """Every linear layer of `module` orthogonal with this gain and zero biases (the
+    initialisation of Metz et al.'s 2-D networks); returns the module."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.orthogonal_(m.weight, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module

@@ -6,6 +6,7 @@ The training loop calls, for each discriminator step,
     objective.after_d_step(D)                                    # e.g. weight clipping
 and for each generator step
     loss, stats = objective.g_loss(D, fake, labels)
+(an unrolled G step also calls objective.real_loss(D_K, real, labels) on the unrolled D).
 `stats` maps names to detached scalar tensors the loop averages into metrics.jsonl.
 """
 
@@ -29,6 +30,11 @@ class Objective:
         raise NotImplementedError
 
     def g_loss(self, D: nn.Module, fake: Tensor, labels: Tensor | None) -> tuple[Tensor, Stats]:
+        raise NotImplementedError
+
+    def real_loss(self, D: nn.Module, real: Tensor, labels: Tensor | None) -> Tensor:
+        """The real batch's term of d_loss alone (no penalties): G's unrolled loss subtracts it,
+        taken through the unrolled D, so G's loss is the paper's value function f(G, D_K)."""
         raise NotImplementedError
 
     def after_d_step(self, D: nn.Module) -> None:

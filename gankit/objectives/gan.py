@@ -8,7 +8,7 @@ cross-entropy losses.
 from __future__ import annotations
 
 from gankit.errors import UserError
-from gankit.losses import LOSSES, d_nonsaturating, decision_threshold
+from gankit.losses import LOSSES, d_nonsaturating, decision_threshold, real_term
 from gankit.objectives.base import Objective, logit_stats, register
 
 
@@ -31,6 +31,9 @@ class GANObjective(Objective):
     def g_loss(self, D, fake, labels):
         loss = self.g_fn(D(fake, labels))
         return loss, {"g_loss": loss.detach()}
+
+    def real_loss(self, D, real, labels):
+        return real_term(self.loss, D(real, labels), 1.0 - self.label_smoothing)
 
     def threshold(self, real_scores, fake_scores):
         return decision_threshold(self.loss)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from gankit.losses import d_wasserstein, g_wasserstein, gradient_penalty
+from gankit.losses import d_wasserstein, g_wasserstein, gradient_penalty, real_term
 from gankit.objectives.base import Objective, register
 
 
@@ -38,6 +38,9 @@ class WGANObjective(Objective):
     def g_loss(self, D, fake, labels):
         loss = g_wasserstein(D(fake, labels))
         return loss, {"g_loss": loss.detach()}
+
+    def real_loss(self, D, real, labels):
+        return real_term("wasserstein", D(real, labels))
 
     def threshold(self, real_scores, fake_scores):
         """A critic's scores have no fixed threshold: the midpoint of its mean scores."""

@@ -94,6 +94,45 @@ def test_second_order_term_reaches_g():
     assert all(torch.isfinite(g).all() for g in second)
 
 
+def _unrolled_step(model="gan", **kw):
+    """(G, its loss through the unrolled D, the unrolled D, the real batch, the fake batch)."""
+    data = point_data()
+    cfg = config(model, precision="fp32", unroll=3, **kw)
+    torch.manual_seed(0)
+    algo = MODELS.get(model).make(cfg, data.info())
+    G = algo.networks["G"]
+    algo._real, algo._labels = data.x[:16], None
+    fake = G(torch.randn(16, cfg.z_dim, generator=torch.Generator().manual_seed(1)))
+    ctx = type("Ctx", (), {"gen": torch.Generator().manual_seed(2), "optimizers": {}})()
+    algo.networks["D"].requires_grad_(False)
+    loss, _ = algo.unrolled_g_loss(fake, ctx)
+    return G, loss, algo.unrolled_d(fake, ctx), algo._real, fake, algo
+
+
+def test_with_the_minimax_loss_g_minimises_the_value_function_at_the_unrolled_d():
+    """unroll_real: G's loss is f(G, D_K) = E log D_K(x) + E log(1 - D_K(G(z))), the paper's
+    surrogate, i.e. minus D_K's own loss; without it, the fake term alone."""
+    _, loss, DK, real, fake, algo = _unrolled_step(loss="minimax")
+    torch.testing.assert_close(loss, -d_nonsaturating(DK(real), DK(fake)))
+    _, fake_only, DK, real, fake, _ = _unrolled_step(loss="minimax", unroll_real=False)
+    torch.testing.assert_close(fake_only, -torch.nn.functional.softplus(DK(fake)).mean())
+    assert "D's real-batch term included" in algo.describe()
+
+
+@pytest.mark.parametrize("model", ["gan", "wgan-gp"])
+def test_the_real_term_reaches_g_only_through_the_unrolled_updates(model):
+    """The real batch does not hang on G: its term changes G's gradient with gradients through the
+    unrolled steps, and not at all in the first-order variant."""
+    def g_grad(**kw):
+        G, loss, *_ = _unrolled_step(model, **kw)
+        return torch.autograd.grad(loss, list(G.parameters()))
+
+    with_real, without = g_grad(), g_grad(unroll_real=False)
+    assert any(not torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(with_real, without))
+    first, first_without = g_grad(unroll_grad=False), g_grad(unroll_grad=False, unroll_real=False)
+    assert all(torch.allclose(a, b) for a, b in zip(first, first_without))
+
+
 def test_wgan_clips_the_unrolled_copy_too():
     cfg = config("wgan", unroll=2)
     data = image_data(n=16, size=8)

@@ -1,4 +1,4 @@
-"""The 2-D Gaussian mixtures ring8 and grid25."""
+"""The 2-D Gaussian mixtures ring8, ring8-metz and grid25."""
 
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ def test_mode_centres():
     assert grid.shape == (25, 2)
     assert {tuple(p) for p in grid.tolist()} == {(a, b) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)}
     assert mode_std("ring8") == 0.01 and mode_std("grid25") == 0.05
+    assert torch.allclose(mode_centres("ring8-metz"), 2 * ring) and mode_std("ring8-metz") == 0.02
     with pytest.raises(UserError):
         mode_centres("ring9")
 
 
-@pytest.mark.parametrize("name, k", [("ring8", 8), ("grid25", 25)])
+@pytest.mark.parametrize("name, k", [("ring8", 8), ("ring8-metz", 8), ("grid25", 25)])
 def test_samples_follow_the_spec(name, k):
     ds = load_dataset(name)
     assert ds.kind == "points" and ds.x.shape == (100_000, 2) and ds.x.dtype == torch.float32
