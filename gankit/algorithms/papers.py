@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from gankit.models.maxout import MaxoutDiscriminator
-from gankit.models.mlp import MLPDiscriminator, MLPGenerator, orthogonal_init
+from gankit.models.mlp import MLPGenerator
 
 NO_EMA = dict(ema=0.0)
 RADFORD = dict(optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999, batch_size=128,
@@ -36,25 +36,6 @@ def _goodfellow(hidden_g: tuple[int, ...]) -> Callable:
             return g, d
         return build
     return make
-
-
-def _metz(spec):
-    """Metz et al. 2017's 2-D networks as the authors' released code builds them: G two hidden
-    layers of 128 ReLU units and a linear output, D one hidden layer of 128 ReLU units reading its
-    input divided by 4, every layer orthogonal with gain 0.8 and zero biases. On images: gankit's
-    (DCGAN's) networks, as without the preset."""
-    from gankit.algorithms.registry import _build_unrolled, _classes, _mbstd
-    ours = _build_unrolled(spec)
-
-    def build(cfg, data):
-        if data.kind != "points":
-            return ours(cfg, data)
-        k = _classes(spec, data, cfg)
-        g = MLPGenerator(cfg.z_dim, data.shape, (128, 128), num_classes=k, act="relu", out="linear")
-        d = MLPDiscriminator(data.shape, (128,), num_classes=k, pack=cfg.pack, act="relu", in_scale=0.25,
-                             **_mbstd(cfg))
-        return orthogonal_init(g, 0.8), orthogonal_init(d, 0.8)
-    return build
 
 
 SGD_2014 = dict(optimizer="sgd", lr_d=0.1, lr_g=0.1, momentum=0.5, batch_size=100, d_steps=1, g_steps=1,
@@ -114,14 +95,14 @@ PAPERS: dict[str, tuple[str, dict[str, Any], Optional[Callable]]] = {
             "the paper's MLP encoder and decoder and its Adagrad are not in gankit (conv networks, Adam 1e-3)",
             dict(batch_size=100, z_dim=20), None),
     "autoencoder": ("", {}, None),
-    "unrolled": ("Metz et al. 2017's 2-D setting and the authors' code's networks: 5 unrolling steps of D's "
-                 "Adam with gradients through them, G minimising the whole value function at the unrolled D "
-                 "(minimax loss with D's real term, the code's -unrolled_loss), Adam 1e-4 (0.5), batches of "
-                 "512, 256 latent dimensions, G 128-128 and D 128 (ReLU, D's input divided by 4, orthogonal "
-                 "initialisation with gain 0.8); gankit updates D before G (the code updates both from the "
-                 "same state), and on images keeps DCGAN's networks; Metz's ring is dataset ring8-metz",
+    "unrolled": ("Metz et al. 2017's 2-D setting with the authors' code's networks (gankit's too): 5 unrolling "
+                 "steps of D's Adam with gradients through them, G minimising the whole value function at the "
+                 "unrolled D (minimax loss with D's real term, the code's -unrolled_loss), Adam 1e-4 (0.5), "
+                 "batches of 512, 256 latent dimensions, G 128-128 and D 128 (ReLU, D's input divided by 4, "
+                 "orthogonal initialisation with gain 0.8); gankit updates D before G (the code updates both "
+                 "from the same state), and on images keeps DCGAN's networks; Metz's ring is dataset ring8-metz",
                  dict(unroll=5, unroll_grad=True, unroll_real=True, loss="minimax", optimizer="adam", lr_d=1e-4,
-                      lr_g=1e-4, beta1=0.5, beta2=0.999, batch_size=512, z_dim=256, **NO_EMA), _metz),
+                      lr_g=1e-4, beta1=0.5, beta2=0.999, batch_size=512, z_dim=256, **NO_EMA), None),
 }
 
 

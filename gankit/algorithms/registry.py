@@ -8,7 +8,7 @@ from gankit.algorithms.gan import GAN
 from gankit.errors import UserError
 from gankit.models.base import ModelSpec
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.models.mlp import MLPDiscriminator, MLPGenerator, orthogonal_init
 from gankit.registry import Registry
 
 MODELS: Registry[ModelSpec] = Registry("model", "gankit models")
@@ -83,9 +83,10 @@ def _build_dcgan(spec: ModelSpec, d_norm: str):
 
 
 def _build_unrolled(spec: ModelSpec):
-    """Metz et al. 2017's networks: on points, G with two hidden layers of 128 ReLU units and a
-    linear output, D with one hidden layer of 128 units (gankit's MLP D: LeakyReLU 0.2, where the
-    paper has ReLU); on images, DCGAN's pair."""
+    """Metz et al. 2017's 2-D networks as the authors' released code builds them: on points, G two
+    hidden layers of 128 ReLU units and a linear output, D one hidden layer of 128 ReLU units
+    reading its input divided by 4, every layer orthogonal with gain 0.8 and zero biases; on
+    images, DCGAN's pair."""
     conv = _build_dcgan(spec, "batch")
 
     def build(cfg, data):
@@ -93,7 +94,9 @@ def _build_unrolled(spec: ModelSpec):
             return conv(cfg, data)
         k = _classes(spec, data, cfg)
         g = MLPGenerator(cfg.z_dim, data.shape, (128, 128), num_classes=k, act="relu", out="linear")
-        return g, MLPDiscriminator(data.shape, (128,), num_classes=k, pack=cfg.pack, **_mbstd(cfg))
+        d = MLPDiscriminator(data.shape, (128,), num_classes=k, pack=cfg.pack, act="relu", in_scale=0.25,
+                             **_mbstd(cfg))
+        return orthogonal_init(g, 0.8), orthogonal_init(d, 0.8)
     return build
 
 
@@ -148,12 +151,15 @@ def _register_all() -> None:
     reg("hinge", "hinge GAN (Lim 2017; Miyato 2018): DCGAN networks, spectral-norm D, hinge loss, "
         "Adam(2e-4, 0.5, 0.999)", False, ("image", "points"), lambda spec: _build_dcgan(spec, "spectral"),
         objective="gan", loss="hinge", **ADAM_DCGAN)
-    # the paper's 2-D setting (its Appendix A): Adam 1e-4, beta1 0.5, batches of 512, 256 latent
-    # dimensions, 5 unrolling steps with gradients through them
+    # the paper's 2-D setting (its Appendix A and the authors' code): Adam 1e-4, beta1 0.5, batches of
+    # 512, 256 latent dimensions, 5 unrolling steps with gradients through them, G minimising the
+    # value function at the unrolled D (minimax with D's real term): with gankit's LeakyReLU MLPs and
+    # the non-saturating loss G hopped between modes and ended on none (docs/benchmarks.md)
     reg("unrolled", "Unrolled GAN (Metz 2017): G's loss through D unrolled 5 steps of D's own Adam, "
-        "second-order; MLPs on points (G 128-128, D 128), DCGAN networks on images; any GAN model takes "
-        "--set unroll=K", False, ("image", "points"), _build_unrolled, objective="gan", unroll=5,
-        optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.999, batch_size=512, z_dim=256)
+        "second-order; Metz's MLPs on points (G 128-128, D 128), DCGAN networks on images; any GAN model "
+        "takes --set unroll=K", False, ("image", "points"), _build_unrolled, objective="gan", unroll=5,
+        loss="minimax", optimizer="adam", lr_d=1e-4, lr_g=1e-4, beta1=0.5, beta2=0.999, batch_size=512,
+        z_dim=256)
     reg("acgan", "AC-GAN (Odena 2017): conditional DCGAN G, D with a source head and an auxiliary "
         "class head", True, ("image",), lambda spec: acgan.build, algorithm=acgan.ACGAN, objective="gan",
         **ADAM_DCGAN)

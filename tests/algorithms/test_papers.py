@@ -71,26 +71,6 @@ def test_the_2014_papers_networks_under_the_paper_preset(model):
     assert theirs.net[1].linear.out_features == 240 * 5  # maxout: 240 units of 5 pieces
 
 
-def test_metz_networks_under_the_paper_preset_on_points_only():
-    """`unrolled --preset paper`: on points the authors' 2-D networks (ReLU D reading x / 4,
-    orthogonal layers of gain 0.8, zero biases); on images the same DCGAN pair as gankit's."""
-    G, D = build_models(config("unrolled", preset="paper"), point_data().info())
-    _, ours = build_models(config("unrolled"), point_data().info())
-    assert D.in_scale == 0.25 and isinstance(D.net[1], torch.nn.ReLU)
-    assert ours.in_scale == 1.0 and isinstance(ours.net[1], torch.nn.LeakyReLU)
-    for net in (G, D):
-        for m in net.modules():
-            if isinstance(m, torch.nn.Linear):
-                w = m.weight if m.out_features <= m.in_features else m.weight.T
-                assert torch.allclose(w @ w.T, 0.64 * torch.eye(len(w)), atol=1e-5)
-                assert not m.bias.any()
-    x = torch.randn(6, 2)
-    assert torch.allclose(D(x), D.net(x / 4).squeeze(1))
-    images = image_data(n=8, size=28).info()
-    assert [type(m) for m in build_models(config("unrolled", preset="paper"), images)] == \
-        [type(m) for m in build_models(config("unrolled"), images)]
-
-
 def test_the_words_name_the_preset_and_what_gankit_adds():
     spec = MODELS.get("dcgan")
     ours = spec.preset_lines("gankit", "mnist")

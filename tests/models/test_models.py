@@ -90,6 +90,23 @@ def test_conditional_model_refuses_unlabelled_data():
         build_models(config("cdcgan"), data.info())
 
 
+def test_unrolled_builds_metz_networks_on_points():
+    """`unrolled` on points: the authors' 2-D networks (ReLU D reading x / 4, every layer
+    orthogonal with gain 0.8 and zero biases); `gan`'s MLP D keeps LeakyReLU on raw input."""
+    G, D = build_models(config("unrolled"), point_data().info())
+    _, gan_d = build_models(config("gan"), point_data().info())
+    assert D.in_scale == 0.25 and isinstance(D.net[1], torch.nn.ReLU)
+    assert gan_d.in_scale == 1.0 and isinstance(gan_d.net[1], torch.nn.LeakyReLU)
+    for net in (G, D):
+        for m in net.modules():
+            if isinstance(m, torch.nn.Linear):
+                w = m.weight if m.out_features <= m.in_features else m.weight.T
+                assert torch.allclose(w @ w.T, 0.64 * torch.eye(len(w)), atol=1e-5)
+                assert not m.bias.any()
+    x = torch.randn(6, 2)
+    assert torch.allclose(D(x), D.net(x / 4).squeeze(1))
+
+
 @pytest.mark.parametrize("size,plan", [(8, (2, 2)), (28, (7, 2)), (32, (4, 3)), (64, (4, 4))])
 def test_upsampling_plan(size, plan):
     assert upsampling_plan(size) == plan
