@@ -95,9 +95,9 @@ PAPERS: dict[str, tuple[str, dict[str, Any], Optional[Callable]]] = {
             "the paper's MLP encoder and decoder and its Adagrad are not in gankit (conv networks, Adam 1e-3)",
             dict(batch_size=100, z_dim=20), None),
     "autoencoder": ("", {}, None),
-    "unrolled": ("Metz et al. 2017's 2-D setting with the authors' code's networks (gankit's too): 5 unrolling "
+    "unrolled": ("Metz et al. 2017's 2-D setting with the networks of its Appendix A (gankit's too): 5 unrolling "
                  "steps of D's Adam with gradients through them, G minimising the whole value function at the "
-                 "unrolled D (minimax loss with D's real term, the code's -unrolled_loss), Adam 1e-4 (0.5), "
+                 "unrolled D (minimax loss with D's real term; the authors' notebook: -unrolled_loss), Adam 1e-4 (0.5), "
                  "batches of 512, 256 latent dimensions, G 128-128 and D 128 (ReLU, D's input divided by 4, "
                  "orthogonal initialisation with gain 0.8); gankit updates D before G (the code updates both "
                  "from the same state), and on images keeps DCGAN's networks; Metz's ring is dataset ring8-metz",

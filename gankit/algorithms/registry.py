@@ -83,7 +83,7 @@ def _build_dcgan(spec: ModelSpec, d_norm: str):
 
 
 def _build_unrolled(spec: ModelSpec):
-    """Metz et al. 2017's 2-D networks as the authors' released code builds them: on points, G two
+    """Metz et al. 2017's 2-D networks as its Appendix A gives them: on points, G two
     hidden layers of 128 ReLU units and a linear output, D one hidden layer of 128 ReLU units
     reading its input divided by 4, every layer orthogonal with gain 0.8 and zero biases; on
     images, DCGAN's pair."""
@@ -151,7 +151,7 @@ def _register_all() -> None:
     reg("hinge", "hinge GAN (Lim 2017; Miyato 2018): DCGAN networks, spectral-norm D, hinge loss, "
         "Adam(2e-4, 0.5, 0.999)", False, ("image", "points"), lambda spec: _build_dcgan(spec, "spectral"),
         objective="gan", loss="hinge", **ADAM_DCGAN)
-    # the paper's 2-D setting (its Appendix A and the authors' code): Adam 1e-4, beta1 0.5, batches of
+    # the paper's 2-D setting (its Appendix A and the authors' notebook): Adam 1e-4, beta1 0.5, batches of
     # 512, 256 latent dimensions, 5 unrolling steps with gradients through them, G minimising the
     # value function at the unrolled D (minimax with D's real term): with gankit's LeakyReLU MLPs and
     # the non-saturating loss G hopped between modes and ended on none (docs/benchmarks.md)
