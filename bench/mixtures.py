@@ -1,5 +1,5 @@
 """Mode collapse on the 2-D mixtures, PacGAN's Table 1 protocol: each row (a model, or `gan` with
-one remedy) trained on ring8 and grid25 for --steps G steps, over --seeds seeds; then 2,500 samples
+one remedy) trained on ring8 and grid25 (or any --datasets, e.g. Metz's ring8-metz) for --steps G steps, over --seeds seeds; then 2,500 samples
 of each run's (EMA) generator, scored by gankit/metrics/modes.py's mixture_modes:
 
   modes       modes holding at least one high-quality sample (within 3 std of the mode's centre)
@@ -15,8 +15,10 @@ GAN's from VEEGAN's table, modes only).
 
 Rows (--rows, comma-separated; all by default):
   gan             gankit's `gan` (its defaults on points)
-  unrolled5/10    `gan` with unroll=5 / 10 (G's loss through D unrolled, second-order)
-  unrolled-paper  the `unrolled` model (Metz 2017's 2-D networks and Adam 1e-4, batches of 512)
+  unrolled5/10    `gan` with unroll=5 / 10 (G's loss through D unrolled, second-order, D's real term
+                  included; --set unroll_real=false: the fake term only)
+  unrolled-paper  the `unrolled` model (Metz 2017's 2-D networks, minimax value function, Adam 1e-4,
+                  batches of 512)
   pack2, pack4    `gan` with pack=2 / 4 (PacGAN): the batch of 64 samples makes 32 / 16 packs
   pacgan2/4       as PacGAN's code packs: its batch counts packs, each of P fresh samples, so
                   `gan` with pack=P and batch_size=64 P (64 packs, D sees 64 P real and fake samples)
@@ -25,7 +27,7 @@ Rows (--rows, comma-separated; all by default):
   wgan-gp         gankit's `wgan-gp` (MLP critic on points)
   selfcond        `gan` self-conditioned on --clusters k-means clusters of the data
 
-Usage: python bench/mixtures.py [--datasets ring8,grid25] [--rows gan,pack4] [--seeds 10]
+Usage: python bench/mixtures.py [--datasets ring8,grid25] [--rows gan,pack4] [--seeds 10] [--preset paper]
                                 [--steps 20000] [--samples 2500] [--clusters 50] [--threads 1] [--no-ema]
                                 [--results FILE] [--shard i/n] [--table-only] [--set key=value ...]
 --set goes into every row's config over its own keys. Each run uses `threads` CPU threads (1 by
