@@ -95,7 +95,8 @@ def test_second_order_term_reaches_g():
 
 
 def _unrolled_step(model="gan", **kw):
-    """(G, its loss through the unrolled D, the unrolled D, the real batch, the fake batch)."""
+    """(G, its loss through the unrolled D, the unrolled D, the real batch, the fake batch, the
+    algorithm)."""
     data = point_data()
     cfg = config(model, precision="fp32", unroll=3, **kw)
     torch.manual_seed(0)

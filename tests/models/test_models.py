@@ -91,7 +91,7 @@ def test_conditional_model_refuses_unlabelled_data():
 
 
 def test_unrolled_builds_metz_networks_on_points():
-    """`unrolled` on points: the authors' 2-D networks (ReLU D reading x / 4, every layer
+    """`unrolled` on points: Metz's Appendix A networks (ReLU D reading x / 4, every layer
     orthogonal with gain 0.8 and zero biases); `gan`'s MLP D keeps LeakyReLU on raw input."""
     G, D = build_models(config("unrolled"), point_data().info())
     _, gan_d = build_models(config("gan"), point_data().info())
