@@ -1,6 +1,7 @@
 """Mode collapse on the 2-D mixtures, PacGAN's Table 1 protocol: each row (a model, or `gan` with
-one remedy) trained on ring8 and grid25 (or any --datasets, e.g. Metz's ring8-metz) for --steps G steps, over --seeds seeds; then 2,500 samples
-of each run's (EMA) generator, scored by gankit/metrics/modes.py's mixture_modes:
+one remedy) trained on ring8 and grid25 (or any --datasets, e.g. Metz's ring8-metz) for --steps G
+steps, over --seeds seeds; then 2,500 samples of each run's (EMA) generator, scored by
+gankit/metrics/modes.py's mixture_modes:
 
   modes       modes holding at least one high-quality sample (within 3 std of the mode's centre)
   modes20     modes holding at least 20% of the high-quality samples a uniform spread gives them

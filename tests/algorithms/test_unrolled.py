@@ -66,56 +66,47 @@ def test_unrolling_leaves_d_its_buffers_and_its_optimizer_alone():
             assert torch.equal(after[i][k], v)
 
 
+def _g_step(model="gan", **kw):
+    """One G step's loss on a fixed batch, as the G phase computes it (through the unrolled D when
+    kw's config unrolls): (G, the loss, the D it judged by, the real batch, the fake batch, the
+    algorithm)."""
+    data = point_data()
+    cfg = config(model, precision="fp32", **kw)
+    torch.manual_seed(0)
+    algo = MODELS.get(model).make(cfg, data.info())
+    G, D = algo.networks["G"], algo.networks["D"]
+    algo._real, algo._labels = data.x[:16], None
+    fake = G(torch.randn(16, cfg.z_dim, generator=torch.Generator().manual_seed(1)))
+    ctx = type("Ctx", (), {"gen": torch.Generator().manual_seed(2), "optimizers": {}})()
+    D.requires_grad_(False)  # as in the G phase
+    if not cfg.unroll:
+        return G, algo.g_loss(D, fake, None)[0], D, algo._real, fake, algo
+    loss, _ = algo.unrolled_g_loss(fake, ctx)
+    return G, loss, algo.unrolled_d(fake, ctx), algo._real, fake, algo
+
+
+def _g_grad(model="gan", **kw):
+    G, loss, *_ = _g_step(model, **kw)
+    return torch.autograd.grad(loss, list(G.parameters()))
+
+
 def test_second_order_term_reaches_g():
     """With unroll_grad, G's gradient includes how the unrolled updates depend on G's samples; the
     first-order variant has no such term, and unroll=0 is the plain GAN."""
-    data = point_data()
-
-    def g_grad(**kw):
-        cfg = config("gan", precision="fp32", **kw)
-        torch.manual_seed(0)
-        algo = MODELS.get("gan").make(cfg, data.info())
-        G, D = algo.networks["G"], algo.networks["D"]
-        real = data.x[:16]
-        z = torch.randn(16, cfg.z_dim, generator=torch.Generator().manual_seed(1))
-        algo._real, algo._labels = real, None
-        fake = G(z)
-        ctx = type("Ctx", (), {"gen": torch.Generator().manual_seed(2), "optimizers": {}})()
-        D.requires_grad_(False)  # as in the G phase
-        judge = algo.unrolled_d(fake, ctx) if cfg.unroll else D
-        loss, _ = algo.g_loss(judge, fake, None)
-        return torch.autograd.grad(loss, list(G.parameters()))
-
-    plain, zero = g_grad(), g_grad(unroll=0)
-    first, second = g_grad(unroll=3, unroll_grad=False), g_grad(unroll=3)
+    plain, zero = _g_grad(), _g_grad(unroll=0)
+    first, second = _g_grad(unroll=3, unroll_grad=False), _g_grad(unroll=3)
     assert all(torch.equal(a, b) for a, b in zip(plain, zero))
     assert any(not torch.allclose(a, b) for a, b in zip(plain, first))
     assert any(not torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(first, second))
     assert all(torch.isfinite(g).all() for g in second)
 
 
-def _unrolled_step(model="gan", **kw):
-    """(G, its loss through the unrolled D, the unrolled D, the real batch, the fake batch, the
-    algorithm)."""
-    data = point_data()
-    cfg = config(model, precision="fp32", unroll=3, **kw)
-    torch.manual_seed(0)
-    algo = MODELS.get(model).make(cfg, data.info())
-    G = algo.networks["G"]
-    algo._real, algo._labels = data.x[:16], None
-    fake = G(torch.randn(16, cfg.z_dim, generator=torch.Generator().manual_seed(1)))
-    ctx = type("Ctx", (), {"gen": torch.Generator().manual_seed(2), "optimizers": {}})()
-    algo.networks["D"].requires_grad_(False)
-    loss, _ = algo.unrolled_g_loss(fake, ctx)
-    return G, loss, algo.unrolled_d(fake, ctx), algo._real, fake, algo
-
-
 def test_with_the_minimax_loss_g_minimises_the_value_function_at_the_unrolled_d():
     """unroll_real: G's loss is f(G, D_K) = E log D_K(x) + E log(1 - D_K(G(z))), the paper's
     surrogate, i.e. minus D_K's own loss; without it, the fake term alone."""
-    _, loss, DK, real, fake, algo = _unrolled_step(loss="minimax")
+    _, loss, DK, real, fake, algo = _g_step(loss="minimax", unroll=3)
     torch.testing.assert_close(loss, -d_nonsaturating(DK(real), DK(fake)))
-    _, fake_only, DK, real, fake, _ = _unrolled_step(loss="minimax", unroll_real=False)
+    _, fake_only, DK, real, fake, _ = _g_step(loss="minimax", unroll=3, unroll_real=False)
     torch.testing.assert_close(fake_only, -torch.nn.functional.softplus(DK(fake)).mean())
     assert "D's real-batch term included" in algo.describe()
 
@@ -124,13 +115,10 @@ def test_with_the_minimax_loss_g_minimises_the_value_function_at_the_unrolled_d(
 def test_the_real_term_reaches_g_only_through_the_unrolled_updates(model):
     """The real batch does not hang on G: its term changes G's gradient with gradients through the
     unrolled steps, and not at all in the first-order variant."""
-    def g_grad(**kw):
-        G, loss, *_ = _unrolled_step(model, **kw)
-        return torch.autograd.grad(loss, list(G.parameters()))
-
-    with_real, without = g_grad(), g_grad(unroll_real=False)
+    with_real, without = _g_grad(model, unroll=3), _g_grad(model, unroll=3, unroll_real=False)
     assert any(not torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(with_real, without))
-    first, first_without = g_grad(unroll_grad=False), g_grad(unroll_grad=False, unroll_real=False)
+    first = _g_grad(model, unroll=3, unroll_grad=False)
+    first_without = _g_grad(model, unroll=3, unroll_grad=False, unroll_real=False)
     assert all(torch.allclose(a, b) for a, b in zip(first, first_without))
 
 
