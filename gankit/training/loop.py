@@ -110,7 +110,7 @@ class Trainer:
         self.evaluator = evaluator
         if evaluator is None and cfg.eval_every and distributed.is_rank0(dist):  # rank 0 evaluates
             self.evaluator = eval_reference(cfg)
-        self.saves = 0  # checkpoints written by this process (checkpoints by the clock count from the newest)
+        self.saves = 0  # `last` checkpoints written by this process (checkpoints by the clock count from the newest)
         self.best_fid: Optional[float] = None  # the lowest FID of the quick evaluations so far
         # what the run folder gets, also as TensorBoard events (rank 0); a writer opens in train()
         self.board = Board(run.tensorboard_dir if cfg.tensorboard and distributed.is_rank0(dist) else None)
@@ -147,7 +147,8 @@ class Trainer:
             self.run.log(f"checkpoint {which} not written at step {self.step}: the weights are not finite")
             return False
         t = self.state_tensors(together)
-        self.saves += 1  # on every rank alike: the clock's cadence counts from here
+        if which != "best":  # `best` (rank 0 alone) neither is a resume point nor moves the clock
+            self.saves += 1  # on every rank alike: the clock's cadence counts from here
         if not distributed.is_rank0(self.dist):
             return True
         meta = {

@@ -208,6 +208,41 @@ def test_checkpoints_come_by_the_clock_and_resume_exactly(tmp_path, monkeypatch)
     assert saved[2:] == [("off", 12)]  # by steps only: just the end
 
 
+def test_best_checkpoints_do_not_hold_back_the_clock(tmp_path, monkeypatch):
+    """A `best` written at every evaluation is not a resume point: `last` still comes every
+    checkpoint_minutes of training time (20 s an iteration, faked), so a kill loses minutes only."""
+    import types
+
+    from gankit.training import loop
+
+    now = [0.0]
+
+    def tick():
+        now[0] += 20.0
+        return now[0]
+
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=tick))
+    data = image_data(n=640, size=8)
+    trainer = _trainer(tmp_path, "best", data, model="dcgan", checkpoint_every=1000, checkpoint_minutes=1.0,
+                       max_steps=12)
+    trainer.cfg.eval_every = 1  # after construction: the evaluator is faked below
+    saved, real_save = [], trainer.save
+
+    def save(which="last"):
+        saved.append((which, trainer.step))
+        return real_save(which)
+
+    def evaluate():  # a new best FID at every step
+        trainer.save("best")
+        return {}, None
+
+    monkeypatch.setattr(trainer, "save", save)
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
+    trainer.train()
+    assert [s for w, s in saved if w == "last"] == [3, 6, 9, 12, 12]  # every 60 s, and the end
+    assert [s for w, s in saved if w == "best"] == list(range(1, 13))
+
+
 def test_periodic_checkpoints_keep_the_newest(tmp_path):
     data = image_data(n=64, size=8)
     trainer = _trainer(tmp_path, "keep", data, max_steps=10, checkpoint_every=2, keep=2)
