@@ -74,15 +74,15 @@ def _initial_slots(kind: str, opt: Optional[torch.optim.Optimizer], p: nn.Parame
 def _update(kind: str, h: dict, p: Tensor, g: Tensor, slots: dict) -> Tensor:
     """One step of the rule on parameter p with gradient g, differentiable; updates `slots`."""
     lr = h["lr"]
-    if kind == "adam":
+    if kind == "adam":  # torch.optim.Adam's arithmetic, in fused ops (fewer nodes to differentiate)
         b1, b2 = h["betas"]
         slots["step"] += 1
         t = slots["step"]
-        m = b1 * slots["m"] + (1 - b1) * g
-        v = b2 * slots["v"] + (1 - b2) * g * g
+        m = torch.lerp(slots["m"], g, 1 - b1)
+        v = torch.addcmul(slots["v"] * b2, g, g, value=1 - b2)
         slots["m"], slots["v"] = m, v
         denom = (v + _SQRT_FLOOR).sqrt() / (1 - b2 ** t) ** 0.5 + h["eps"]
-        return p - (lr / (1 - b1 ** t)) * m / denom
+        return torch.addcdiv(p, m, denom, value=-lr / (1 - b1 ** t))
     if kind == "sgd":
         if h["momentum"]:
             buf = g if slots["buf"] is None else h["momentum"] * slots["buf"] + g
