@@ -6,7 +6,10 @@ Results file (--results, JSON lines): one line per finished run, keyed by everyt
 it (the dataset, the run's whole resolved config but its machine keys, the samples drawn, EMA or
 not). A bench skips runs already in the file and prints its tables from the file, so a table grows
 seed by seed over sessions, and `--shard i/n` lets n processes fill one file side by side. A change
-of a model's defaults changes its config, so older lines no longer match and the runs are redone."""
+of a model's defaults changes its config, so older lines no longer match and the runs are redone; a
+change of a network in code does not, so each line also records the networks' sizes, and a table
+warns of a row whose runs disagree (Provenance). Each line names the CPU it ran on: the tables'
+time columns are medians over a row's runs, and their cpu column says on which CPUs."""
 
 from __future__ import annotations
 
@@ -102,7 +105,8 @@ def train_and_sample(model: str, data, preset: str, sets: dict[str, Any], steps:
             x = draw(trainer.algo, nets, n_samples, seed=10_000 + seed)
     facts = {"seconds": seconds, "s_per_epoch": rows[-1]["s_per_epoch"] if rows else math.nan,
              "batch_size": trainer.cfg.batch_size, "steps": trainer.step,
-             "diverged_at": warned[0] if warned else None}  # the first step that warned of divergence
+             "diverged_at": warned[0] if warned else None,  # the first step that warned of divergence
+             "params": {name: sum(p.numel() for p in net.parameters()) for name, net in trainer.nets.items()}}
     return x, facts
 
 
@@ -179,6 +183,33 @@ def _commit() -> str:
 def warned(records: list[dict]) -> int:
     """How many of these runs warned of divergence on the way (records of Results)."""
     return sum(1 for r in records if r["facts"].get("diverged_at") is not None)
+
+
+class Provenance:
+    """What a table's rows stand on beyond their key: the CPUs their runs' times were taken on (a
+    letter each, "A+B" for a row of runs on two; the legend names them) and the size of the networks
+    they trained (`facts.params`, from runs since it was recorded): a row whose runs trained
+    networks of different sizes mixes code versions, and is named in `warnings`."""
+
+    def __init__(self):
+        self.cpus: list[str] = []
+        self.warnings: list[str] = []
+
+    def mark(self, row: str, records: list[dict]) -> str:
+        letters = []
+        for cpu in sorted({r.get("cpu", "unknown") for r in records}):
+            if cpu not in self.cpus:
+                self.cpus.append(cpu)
+            letters.append(chr(ord("A") + self.cpus.index(cpu)))
+        sizes = sorted({json.dumps(r["facts"]["params"], sort_keys=True) for r in records if "params" in r["facts"]})
+        if len(sizes) > 1:
+            self.warnings.append(f"{row}: its runs trained networks of {len(sizes)} sizes ({'; '.join(sizes)}): "
+                                 "older lines of the results file are stale, delete them and rerun")
+        return "+".join(sorted(letters))
+
+    def legend(self) -> str:
+        lines = [f"cpu {chr(ord('A') + i)}: {cpu}" for i, cpu in enumerate(self.cpus)]
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
 
 
 def mean_sd(values: list[float], digits: int = 1, scale: float = 1.0) -> str:

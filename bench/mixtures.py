@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample, warned  # noqa: E402
+from collapse_runs import Provenance, Results, mean_sd, parse_rows, run_config, train_and_sample, warned  # noqa: E402
 
 from gankit.config import parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -125,12 +125,13 @@ def main() -> None:
                       "hq": hit["high_quality"], "kl": hit["reverse_kl"]}
             results.add(key, scores, facts, cpu)
     done = results.load()
+    origin = Provenance()
     for name in names:
         centres, std = mode_centres(name), mode_std(name)
         k = len(centres)
         print(f"\n{name}: {k} modes, std {std:g}; a high-quality sample lies within 3 std of its mode")
         print(f"{'row':26s} {'n':>3s} {'modes':>13s} {'modes20':>13s} {'hq %':>13s} {'rev KL':>13s} {'ok':>6s} "
-              f"{'s/run':>6s} {'div':>4s}", flush=True)
+              f"{'s/run':>6s} {'div':>4s} cpu", flush=True)
         for row in rows:
             recs = [done[j[5]] for j in jobs if j[0] == name and j[1] == row and j[5] in done]
             if not recs:
@@ -141,9 +142,10 @@ def main() -> None:
             secs = statistics.median(r["facts"]["seconds"] for r in recs)  # a paused run does not skew it
             print(f"{row:26s} {len(recs):3d} {mean_sd(col['modes']):>13s} {mean_sd(col['modes20']):>13s} "
                   f"{mean_sd(col['hq'], scale=100):>13s} {mean_sd(col['kl'], 2):>13s} "
-                  f"{ok:>3d}/{len(recs):<2d} {secs:6.0f} {warned(recs):4d}")
+                  f"{ok:>3d}/{len(recs):<2d} {secs:6.0f} {warned(recs):4d} {origin.mark(f'{name} {row}', recs)}")
         for label, modes, hq, kl in PUBLISHED.get(name, []):
             print(f"{label:26s} {'':>3s} {modes:>13s} {'':>13s} {hq:>13s} {kl:>13s}   (published)")
+    print(f"\ns/run: the median over a row's runs, on the CPU(s) in its cpu column\n{origin.legend()}")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collapse_runs import Results, mean_sd, parse_rows, run_config, train_and_sample, warned  # noqa: E402
+from collapse_runs import Provenance, Results, mean_sd, parse_rows, run_config, train_and_sample, warned  # noqa: E402
 
 from gankit.config import TrainConfig, parse_set  # noqa: E402
 from gankit.data import DataSpec, load_dataset  # noqa: E402
@@ -129,9 +129,10 @@ def main() -> None:
         epoch = statistics.median(r["facts"]["s_per_epoch"] for r in recs)  # a paused run does not skew them
         secs = statistics.median(r["facts"]["seconds"] for r in recs)
         print(f"{name:26s} {dw:>8s} {len(recs):3d} {mean_sd(modes):>15s} {mean_sd(kl, 2):>13s} {epoch:8.1f} "
-              f"{secs:6.0f} {warned(recs):4d}", flush=True)
+              f"{secs:6.0f} {warned(recs):4d} {origin.mark(f'{name} D {dw}', recs)}", flush=True)
 
-    print(f"{'row':26s} {'D width':>8s} {'n':>3s} {'modes':>15s} {'KL':>13s} {'s/epoch':>8s} {'s/run':>6s} {'div':>4s}")
+    origin = Provenance()
+    print(f"{'row':26s} {'D width':>8s} {'n':>3s} {'modes':>15s} {'KL':>13s} {'s/epoch':>8s} {'s/run':>6s} {'div':>4s} cpu")
     for name in rows:
         row(name, 1.0)
     for label, modes, kl in PUBLISHED:
@@ -146,6 +147,7 @@ def main() -> None:
                 for label, *modes in published:
                     print(f"{label:26s} {'1/' + str(round(1 / fraction)):>8s} {'':>3s} {modes[i]:>15.1f}"
                           f"{'':>14s}   (published)")
+    print(f"\ns/epoch, s/run: the median over a row's runs, on the CPU(s) in its cpu column\n{origin.legend()}")
 
 
 if __name__ == "__main__":

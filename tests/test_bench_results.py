@@ -1,0 +1,67 @@
+"""The results file the collapse benches share (bench/collapse_runs.py): a run's identity, and
+what a table says about the runs behind a row."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from collapse_runs import Provenance, Results, mean_sd  # noqa: E402
+
+
+def _rec(cpu, params=None):
+    facts = {"seconds": 1.0} if params is None else {"seconds": 1.0, "params": params}
+    return {"cpu": cpu, "facts": facts}
+
+
+def test_machine_keys_are_not_in_a_runs_identity():
+    a = {"dataset": "ring8", "config": {"seed": 0, "threads": 1, "out": "x", "unroll": 0}, "samples": 2500}
+    b = {"dataset": "ring8", "config": {"seed": 0, "threads": 2, "out": "y", "unroll": 0}, "samples": 2500}
+    assert Results.identity(json.dumps(a)) == Results.identity(json.dumps(b))
+    c = dict(a, config=dict(a["config"], seed=1))
+    assert Results.identity(json.dumps(a)) != Results.identity(json.dumps(c))
+
+
+def test_unroll_real_is_in_the_identity_only_where_it_acts():
+    off = {"dataset": "ring8", "config": {"unroll": 0}}
+    assert Results.identity(json.dumps(off)) == Results.identity(
+        json.dumps({"dataset": "ring8", "config": {"unroll": 0, "unroll_real": True}}))
+    old = {"dataset": "ring8", "config": {"unroll": 5}}  # a line from before the key: fake term only
+    assert Results.identity(json.dumps(old)) == Results.identity(
+        json.dumps({"dataset": "ring8", "config": {"unroll": 5, "unroll_real": False}}))
+    assert Results.identity(json.dumps(old)) != Results.identity(
+        json.dumps({"dataset": "ring8", "config": {"unroll": 5, "unroll_real": True}}))
+
+
+def test_results_file_skips_a_cut_line_and_shards_split_the_jobs(tmp_path):
+    path = tmp_path / "r.jsonl"
+    results = Results(str(path), "1/2")
+    key = Results._canonical({"dataset": "d", "config": {"seed": 0}})
+    results.add(key, {"modes": 8}, {"seconds": 1.0}, "cpu")
+    with open(path, "a") as f:
+        f.write('{"key": "cut')
+    assert list(results.load()) == [key]
+    assert [i for i in range(5) if results.mine(i)] == [1, 3]
+    with pytest.raises(SystemExit):
+        Results(str(path), "2/2")
+
+
+def test_provenance_letters_the_cpus_and_warns_of_mixed_network_sizes():
+    origin = Provenance()
+    assert origin.mark("gan", [_rec("intel"), _rec("intel")]) == "A"
+    assert origin.mark("wgan-gp", [_rec("amd", {"G": 5, "D": 3}), _rec("intel", {"G": 5, "D": 3})]) == "A+B"
+    assert origin.warnings == []
+    origin.mark("unrolled", [_rec("amd", {"G": 5, "D": 3}), _rec("amd", {"G": 5, "D": 4}), _rec("amd")])
+    legend = origin.legend().splitlines()
+    assert legend[:2] == ["cpu A: intel", "cpu B: amd"]
+    assert len(legend) == 3 and legend[2].startswith("warning: unrolled: its runs trained networks of 2 sizes")
+
+
+def test_mean_sd_counts_infinite_values_apart():
+    assert mean_sd([1.0, 3.0]) == "2.0 +- 1.4"
+    assert mean_sd([2.0, float("inf")]) == "2.0 (1 inf)"
+    assert mean_sd([float("inf")]) == "inf"
+    assert mean_sd([]) == "-"
