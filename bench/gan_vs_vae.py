@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 import gankit  # noqa: E402
 from gankit.data.base import to_uint8  # noqa: E402
-from gankit.runs import RunFolder  # noqa: E402
+from gankit.runs import RunFolder, images_per_second  # noqa: E402
 
 
 def machine() -> str:
@@ -49,8 +49,9 @@ def row(model: str, run: Path) -> str:
     """One markdown row from the run's metrics.jsonl and eval.json."""
     result = json.loads((run / "eval.json").read_text())
     s, f = result["scores"], result["floor"]
-    train = [r for r in RunFolder(run).read_metrics() if "img_per_s" in r]
-    rate = sum(r["img_per_s"] for r in train) / max(1, len(train))
+    rows = RunFolder(run).read_metrics()
+    train = [r for r in rows if "img_per_s" in r]
+    rate = images_per_second(rows)
     epochs = train[-1]["epoch"] if train else 0.0
 
     def num(key: str, fmt: str) -> str:

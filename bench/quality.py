@@ -30,7 +30,7 @@ from gankit.data.base import to_uint8  # noqa: E402
 import gankit  # noqa: E402
 from gankit.device import describe_cpu  # noqa: E402
 from gankit.metrics.evaluate import evaluate, reference  # noqa: E402
-from gankit.runs import RunFolder  # noqa: E402
+from gankit.runs import RunFolder, images_per_second  # noqa: E402
 
 IMAGE_MODELS = ["gan", "simplegan", "cgan", "dcgan", "cdcgan", "wgan", "wgan-gp", "lsgan", "hinge", "acgan"]
 
@@ -81,7 +81,7 @@ def main() -> None:
         r = score(out, ref, args.n)
         rows = RunFolder(out).read_metrics()
         last = [x for x in rows if "img_per_s" in x][-1]
-        rate = training_rate([x for x in rows if "img_per_s" in x])  # training rows (not eval or rollback rows)
+        rate = images_per_second(rows)
         s, f = r["scores"], r["floor"]
         acc = f"{s['label_accuracy']:.4f}" if "label_accuracy" in s else "-"
         print(f"{model:10s} {preset:6s} {last['epoch']:6.2f} {last.get('s_per_epoch', float('nan')):7.1f} "
@@ -90,21 +90,6 @@ def main() -> None:
               f"{acc:>9s}", flush=True)
         (out / "quality.json").write_text(json.dumps({**r, "wall_s": wall}, indent=2))
     print(f"runs in {root}")
-
-
-def training_rate(rows: list[dict]) -> float:
-    """Images per second over the training rows of a metrics file: their images over their time.
-    Each row's rate covers the images since the row before, so the time of a row is its images
-    over its rate (a plain mean of the rates would overstate a run whose speed varied)."""
-    images = seconds = 0.0
-    before = 0
-    for row in rows:
-        n = row["images"] - before
-        before = row["images"]
-        if n > 0 and row["img_per_s"] > 0:
-            images += n
-            seconds += n / row["img_per_s"]
-    return images / seconds if seconds else float("nan")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gankit.runs import images_per_second  # noqa: E402
+
 FID_THRESHOLDS = (20.0, 10.0, 5.0, 2.0)
 BUDGETS_S = (30, 60, 90)
 
@@ -58,9 +62,8 @@ def main() -> None:
         wall = time.perf_counter() - t0
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         evals = [r for r in rows if r.get("eval")]
-        rates = [r["img_per_s"] for r in rows if "img_per_s" in r]
         print(f"\n{model}: {args.minutes:g} min of training ({wall:.0f} s wall with evaluations), "
-              f"{evals[-1]['epoch']:.2f} epochs, {sum(rates) / max(1, len(rates)):.0f} img/s, "
+              f"{evals[-1]['epoch']:.2f} epochs, {images_per_second(rows):.0f} img/s, "
               f"{len(evals)} evaluations; settings {' '.join(args.set) or 'defaults'}")
         for t in FID_THRESHOLDS:
             print(f"  FID <= {t:<5g}         first at {first_time(evals, lambda r: r['fid'] <= t)}")

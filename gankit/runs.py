@@ -247,6 +247,24 @@ def metrics_row(row: Any, where: str) -> dict[str, Any]:
     return row
 
 
+def images_per_second(rows: list[dict[str, Any]]) -> float:
+    """A run's training speed from its metrics rows: the training rows' images over their time
+    (eval, rollback and event rows carry no img_per_s and are passed over). Each training row's
+    rate covers the images since the training row before it, so its time is those images over its
+    rate; a plain mean of the rates would overstate a run whose speed varied. NaN without any."""
+    images = seconds = 0.0
+    before = 0
+    for row in rows:
+        if "img_per_s" not in row:
+            continue
+        n = row["images"] - before
+        before = row["images"]
+        if n > 0 and row["img_per_s"] > 0:
+            images += n
+            seconds += n / row["img_per_s"]
+    return images / seconds if seconds else float("nan")
+
+
 def data_info(d: Any, where: str) -> DataInfo:
     """config.json's "data" (what the networks are built for), every field checked."""
     fix = "restore config.json from a copy of the run"

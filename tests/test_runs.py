@@ -1,6 +1,7 @@
 """The run folder's lock: one writing process per folder, never a stale lock."""
 
 import fcntl
+import math
 import os
 
 import pytest
@@ -105,3 +106,15 @@ def test_temporary_folders_of_killed_creations_are_removed(tmp_path):
     _create(tmp_path / "r").unlock()
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.{dead.pid}.0a1b2c3d.tmp",
                                                           f".r.{os.getpid()}.0a1b2c3d.tmp", "r"]
+
+
+def test_images_per_second_is_the_training_rows_images_over_their_time():
+    from gankit.runs import images_per_second
+
+    # 1,000 images at 100 img/s (10 s), an eval row, then 1,000 at 1,000 img/s (1 s): 2,000 in 11 s
+    rows = [{"step": 10, "images": 1000, "img_per_s": 100.0}, {"step": 10, "eval": 1, "fid": 3.0},
+            {"step": 20, "images": 2000, "img_per_s": 1000.0}]
+    assert images_per_second(rows) == pytest.approx(2000 / 11)
+    steady = [{"step": i, "images": 500 * i, "img_per_s": 250.0} for i in range(1, 5)]
+    assert images_per_second(steady) == pytest.approx(250.0)
+    assert math.isnan(images_per_second([{"step": 0, "eval": 1}]))
