@@ -13,7 +13,6 @@ are covered; then FID / classes / label accuracy at 30 s, 60 s, 90 s and the end
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gankit.runs import images_per_second  # noqa: E402
+from gankit.runs import RunFolder, images_per_second  # noqa: E402
 
 FID_THRESHOLDS = (20.0, 10.0, 5.0, 2.0)
 BUDGETS_S = (30, 60, 90)
@@ -60,7 +59,7 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        rows = RunFolder(out).read_metrics()
         evals = [r for r in rows if r.get("eval")]
         print(f"\n{model}: {args.minutes:g} min of training ({wall:.0f} s wall with evaluations), "
               f"{evals[-1]['epoch']:.2f} epochs, {images_per_second(rows):.0f} img/s, "

@@ -1,4 +1,5 @@
-"""The run folder's lock: one writing process per folder, never a stale lock."""
+"""The run folder's lock (one writing process per folder, never a stale lock) and a run's
+training speed from its metrics rows."""
 
 import fcntl
 import math
