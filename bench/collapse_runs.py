@@ -5,7 +5,10 @@ results file that keeps each run's scores; and the mean +- sd columns of the tab
 Results file (--results, JSON lines): one line per finished run, keyed by everything that decides
 it (the dataset, the run's whole resolved config but its machine keys, the samples drawn, EMA or
 not). A bench skips runs already in the file and prints its tables from the file, so a table grows
-seed by seed over sessions, and `--shard i/n` lets n processes fill one file side by side. A change
+seed by seed over sessions. n processes started with the same command fill one file side by side:
+each claims a run before it trains it (a file in RESULTS.claims/, gone when the run is written, and
+taken over when the process that wrote it has died), so none trains a run another is on or has
+finished, and none waits while runs are left (`--shard i/n` still splits the jobs by index). A change
 of a model's defaults changes its config, so older lines no longer match and the runs are redone; a
 change of a network in code does not, so each line also records the networks' sizes, and a table
 warns of a row whose runs disagree (Provenance). Each line names the CPU it ran on: the tables'
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import io
 import json
 import math
@@ -22,9 +26,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import socket
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional, TypeVar
 
 import torch
 
@@ -38,6 +43,8 @@ from gankit.sampling import draw, eval_mode  # noqa: E402
 from gankit.training.divergence import Diverged  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
+
+J = TypeVar("J")
 
 # keys not in a run's identity: the machine's (the resolved precision is in it), and on_divergence:
 # a bench run warns and goes on (it measures the budget's end state, as the papers' runs do), and
@@ -162,6 +169,52 @@ class Results:
     def mine(self, index: int) -> bool:
         return index % self.shards == self.shard
 
+    @property
+    def claims(self) -> Path:
+        """The folder of claims: one file per run a process is training now."""
+        return self.path.with_name(self.path.name + ".claims")
+
+    def _claim_file(self, key: str) -> Path:
+        return self.claims / (hashlib.sha256(self.identity(key).encode()).hexdigest()[:24] + ".json")
+
+    def claim(self, key: str) -> bool:
+        """Claim the run `key` for this process: True where no live process holds it (a claim
+        left by a dead process on this host is taken over), False where another does."""
+        self.claims.mkdir(parents=True, exist_ok=True)
+        f = self._claim_file(key)
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not _stale(f, me["host"]):
+                    return False
+                f.unlink(missing_ok=True)  # its process died: take the run over
+                continue
+            with os.fdopen(fd, "w") as out:
+                json.dump(me, out)
+            return True
+        return False
+
+    def release(self, key: str) -> None:
+        self._claim_file(key).unlink(missing_ok=True)
+
+    def claimed(self, jobs: Iterable[J], key=lambda job: job[-1]) -> Iterator[J]:
+        """The jobs of `jobs` (runs not yet in the file) that this process gets to run, one at a
+        time: each is claimed before it is yielded and released when the caller asks for the next
+        one (or stops); a job another process holds, or finished since `jobs` was listed, is
+        passed over."""
+        for job in jobs:
+            k = key(job)
+            if not self.claim(k):
+                continue
+            try:
+                if self.identity(k) in self.load():  # finished by another process since the list was made
+                    continue
+                yield job
+            finally:
+                self.release(k)
+
     def add(self, key: str, scores: dict, facts: dict, cpu: str) -> None:
         """Append one finished run (one line, flushed and synced: a kill loses at most this run)."""
         rec = {"key": key, "scores": scores, "facts": facts, "cpu": cpu, "commit": _commit(),
@@ -170,6 +223,31 @@ class Results:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def _stale(claim: Path, host: str) -> bool:
+    """Whether a claim file was left by a process that is gone: one of this host whose pid no
+    longer runs. A claim of another host (a shared folder) is trusted; delete it by hand if its
+    machine is gone. A claim cut before its pid was written is stale."""
+    try:
+        rec = json.loads(claim.read_text())
+        pid, where = int(rec["pid"]), rec["host"]
+    except FileNotFoundError:
+        return True
+    except (ValueError, KeyError, TypeError):  # being written now, or cut by a kill
+        try:
+            return time.time() - claim.stat().st_mtime > 60
+        except FileNotFoundError:
+            return True
+    if where != host:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _commit() -> str:

@@ -33,8 +33,9 @@ Usage: python bench/mixtures.py [--datasets ring8,grid25] [--rows gan,pack4] [--
                                 [--results FILE] [--shard i/n] [--table-only] [--set key=value ...]
 --set goes into every row's config over its own keys. Each run uses `threads` CPU threads (1 by
 default). Finished runs go into --results (bench/results/mixtures.jsonl; see collapse_runs.py):
-runs already there are not redone, `--shard 0/2` and `--shard 1/2` in two processes share the
-work, and the tables are printed from the file (n: the seeds found). Prints tables; never asserts.
+runs already there are not redone, two processes started with the same command share the work
+(each claims a run before it trains it), and the tables are printed from the file (n: the seeds
+found). Prints tables; never asserts.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ def main() -> None:
     done = results.load()
     todo = [j for i, j in enumerate(jobs) if j[5] not in done and results.mine(i)]
     if not args.table_only:
-        for n, (name, row, seed, model, keys, key) in enumerate(todo):
-            print(f"[{n + 1}/{len(todo)}] {name} {row} seed {seed}", file=sys.stderr, flush=True)
+        for n, (name, row, seed, model, keys, key) in enumerate(results.claimed(todo)):
+            print(f"[{n + 1}, of at most {len(todo)}] {name} {row} seed {seed}", file=sys.stderr, flush=True)
             centres, std = mode_centres(name), mode_std(name)
             x, facts = train_and_sample(model, datasets[name], args.preset, keys, args.steps, seed, args.samples,
                                         args.threads, ema=not args.no_ema)

@@ -26,10 +26,10 @@ Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2]
                                      [--table-only] [--set key=value ...]
 Needs the MNIST files (--data-dir, or gankit's search order) and gankit's MNIST classifier (trained
 and cached on first use). Finished runs go into --results (bench/results/stacked_mnist.jsonl; see
-collapse_runs.py): runs already there are not redone, `--shard 0/2` and `--shard 1/2` in two
-processes share the work, and the tables are printed from the file (n: the seeds found; div: the
-runs that warned of divergence, which a bench run survives to its budget). Prints tables; never
-asserts.
+collapse_runs.py): runs already there are not redone, two processes started with the same command
+share the work (each claims a run before it trains it), and the tables are printed from the file
+(n: the seeds found; div: the runs that warned of divergence, which a bench run survives to its
+budget). Prints tables; never asserts.
 """
 
 from __future__ import annotations
@@ -111,8 +111,8 @@ def main() -> None:
     todo = [j for i, j in enumerate(jobs) if j[6] not in done and results.mine(i)]
     if todo and not args.table_only:
         classify = make_extractor("classifier", "stacked-mnist", "image", args.data_dir, "cpu", 28, 3)
-        for n, (name, fraction, seed, model, preset, keys, key) in enumerate(todo):
-            print(f"[{n + 1}/{len(todo)}] {name} D {fraction:g} seed {seed}", file=sys.stderr, flush=True)
+        for n, (name, fraction, seed, model, preset, keys, key) in enumerate(results.claimed(todo)):
+            print(f"[{n + 1}, of at most {len(todo)}] {name} D {fraction:g} seed {seed}", file=sys.stderr, flush=True)
             x, facts = train_and_sample(model, data, preset, keys, args.steps, seed, args.samples, args.threads,
                                         ema=not args.no_ema)
             s = stacked_modes(classify(to_uint8(x)).channel_preds)

@@ -65,3 +65,47 @@ def test_mean_sd_counts_infinite_values_apart():
     assert mean_sd([2.0, float("inf")]) == "2.0 (1 inf)"
     assert mean_sd([float("inf")]) == "inf"
     assert mean_sd([]) == "-"
+
+
+def test_claims_keep_two_processes_off_each_others_runs(tmp_path):
+    path = tmp_path / "r.jsonl"
+    a, b = Results(str(path)), Results(str(path))
+    keys = [Results._canonical({"dataset": "d", "config": {"seed": s}}) for s in range(3)]
+    assert a.claim(keys[0])
+    assert not b.claim(keys[0])  # a live process (this one) holds it
+    jobs = [(seed, key) for seed, key in enumerate(keys)]  # a bench's jobs end with their run's key
+    ran = []
+    for seed, key in b.claimed(jobs):  # b passes over a's run and takes the others
+        ran.append(seed)
+        b.add(key, {"modes": 8}, {"seconds": 1.0}, "cpu")
+    assert ran == [1, 2]
+    assert sorted(p.name for p in a.claims.iterdir()) == [a._claim_file(keys[0]).name]  # b released its own
+    a.add(keys[0], {"modes": 8}, {"seconds": 1.0}, "cpu")
+    a.release(keys[0])
+    assert list(a.claimed(jobs)) == []  # all finished: claimed anew, found in the file, passed over
+    assert list(a.claims.iterdir()) == []
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path):
+    import socket
+    import subprocess
+
+    results = Results(str(tmp_path / "r.jsonl"))
+    key = Results._canonical({"dataset": "d", "config": {"seed": 0}})
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    results.claims.mkdir()
+    stale = results._claim_file(key)
+    stale.write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname()}))
+    assert results.claim(key)
+    assert json.loads(stale.read_text())["pid"] != int(gone.stdout)
+    stale.write_text(json.dumps({"pid": int(gone.stdout), "host": "another-machine"}))
+    assert not results.claim(key)  # another host's claim is trusted
+
+
+def test_a_job_stops_holding_its_claim_when_the_caller_fails(tmp_path):
+    results = Results(str(tmp_path / "r.jsonl"))
+    key = Results._canonical({"dataset": "d", "config": {"seed": 0}})
+    with pytest.raises(RuntimeError):
+        for _ in results.claimed([(0, key)]):
+            raise RuntimeError("a run failed")
+    assert list(results.claims.iterdir()) == []
