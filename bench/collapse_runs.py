@@ -11,7 +11,8 @@ taken over when the process that wrote it has died), so none trains a run anothe
 finished, and none waits while runs are left (`--shard i/n` still splits the jobs by index). A change
 of a model's defaults changes its config, so older lines no longer match and the runs are redone; a
 change of a network in code does not, so each line also records the networks' sizes, and a table
-warns of a row whose runs disagree (Provenance). Each line names the CPU it ran on: the tables'
+warns of a row whose runs disagree (Provenance); so does a line's `judge`, the classifier that
+scored a Stacked MNIST run, which a retrained classifier cache changes. Each line names the CPU it ran on: the tables'
 time columns are medians over a row's runs, and their cpu column says on which CPUs."""
 
 from __future__ import annotations
@@ -265,9 +266,11 @@ def warned(records: list[dict]) -> int:
 
 class Provenance:
     """What a table's rows stand on beyond their key: the CPUs their runs' times were taken on (a
-    letter each, "A+B" for a row of runs on two; the legend names them) and the size of the networks
-    they trained (`facts.params`, from runs since it was recorded): a row whose runs trained
-    networks of different sizes mixes code versions, and is named in `warnings`."""
+    letter each, "A+B" for a row of runs on two; the legend names them), the size of the networks
+    they trained (`facts.params`, from runs since it was recorded) and the classifier that scored
+    them (`facts.judge`, where a bench records it): a row whose runs trained networks of different
+    sizes mixes code versions, one scored by two classifiers mixes caches; both are named in
+    `warnings`."""
 
     def __init__(self):
         self.cpus: list[str] = []
@@ -283,7 +286,22 @@ class Provenance:
         if len(sizes) > 1:
             self.warnings.append(f"{row}: its runs trained networks of {len(sizes)} sizes ({'; '.join(sizes)}): "
                                  "older lines of the results file are stale, delete them and rerun")
+        judges = sorted({r["facts"]["judge"] for r in records if "judge" in r["facts"]})
+        if len(judges) > 1:
+            self.warnings.append(f"{row}: its runs were scored by {len(judges)} different classifiers "
+                                 f"({', '.join(judges)}): the classifier cache was retrained between them, "
+                                 "delete the older lines and rerun")
         return "+".join(sorted(letters))
+
+    @staticmethod
+    def judge(model: torch.nn.Module) -> str:
+        """The identity of the classifier that scores a bench's samples (`facts.judge`): the start
+        of the sha256 of its weights, so a table can tell runs scored by a retrained cache apart."""
+        h = hashlib.sha256()
+        for name, t in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()[:12]
 
     def legend(self) -> str:
         lines = [f"cpu {chr(ord('A') + i)}: {cpu}" for i, cpu in enumerate(self.cpus)]

@@ -116,6 +116,7 @@ def main() -> None:
             x, facts = train_and_sample(model, data, preset, keys, args.steps, seed, args.samples, args.threads,
                                         ema=not args.no_ema)
             s = stacked_modes(classify(to_uint8(x)).channel_preds)
+            facts["judge"] = Provenance.judge(classify.model)
             results.add(key, {"modes": s["modes_captured"], "kl": s["kl_to_uniform"]}, facts, cpu)
     done = results.load()
 

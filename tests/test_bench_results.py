@@ -109,3 +109,22 @@ def test_a_job_stops_holding_its_claim_when_the_caller_fails(tmp_path):
         for _ in results.claimed([(0, key)]):
             raise RuntimeError("a run failed")
     assert list(results.claims.iterdir()) == []
+
+
+def test_provenance_warns_of_a_row_scored_by_two_classifiers():
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))  # 0-d buffers too
+    judge = Provenance.judge(net)
+    assert judge == Provenance.judge(net) and len(judge) == 12
+    with torch.no_grad():
+        net[0].bias[0] += 1e-3
+    other = Provenance.judge(net)
+    assert other != judge
+    origin = Provenance()
+    same = [{"cpu": "intel", "facts": {"judge": judge}}, {"cpu": "intel", "facts": {}}]  # older lines: no judge
+    origin.mark("dcgan", same)
+    assert origin.warnings == []
+    origin.mark("pack2", same + [{"cpu": "intel", "facts": {"judge": other}}])
+    assert len(origin.warnings) == 1 and origin.warnings[0].startswith("pack2: its runs were scored by 2")
