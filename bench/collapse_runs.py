@@ -12,8 +12,9 @@ finished, and none waits while runs are left (`--shard i/n` still splits the job
 of a model's defaults changes its config, so older lines no longer match and the runs are redone; a
 change of a network in code does not, so each line also records the networks' sizes, and a table
 warns of a row whose runs disagree (Provenance); so does a line's `judge`, the classifier that
-scored a Stacked MNIST run, which a retrained classifier cache changes. Each line names the CPU it ran on: the tables'
-time columns are medians over a row's runs, and their cpu column says on which CPUs."""
+scored a Stacked MNIST run, which a retrained classifier cache changes. Each line names the CPU it
+ran on: the tables' time columns are medians over a row's runs, and their cpu column says on which
+CPUs."""
 
 from __future__ import annotations
 
