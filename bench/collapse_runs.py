@@ -219,7 +219,7 @@ class Results:
 
     def add(self, key: str, scores: dict, facts: dict, cpu: str) -> None:
         """Append one finished run (one line, flushed and synced: a kill loses at most this run)."""
-        rec = {"key": key, "scores": scores, "facts": facts, "cpu": cpu, "commit": _commit(),
+        rec = {"key": key, "scores": scores, "facts": facts, "cpu": cpu, "commit": COMMIT,
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         with open(self.path, "a") as f:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
@@ -258,6 +258,11 @@ def _commit() -> str:
                               cwd=Path(__file__).parent, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+# the commit this process's code came from, taken when it starts: a bench that runs for hours
+# writes its lines under the code it runs, not under commits made while it ran
+COMMIT = _commit()
 
 
 def warned(records: list[dict]) -> int:
