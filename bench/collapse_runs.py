@@ -25,10 +25,10 @@ import io
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import tempfile
-import socket
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, TypeVar
@@ -230,7 +230,8 @@ class Results:
 def _stale(claim: Path, host: str) -> bool:
     """Whether a claim file was left by a process that is gone: one of this host whose pid no
     longer runs. A claim of another host (a shared folder) is trusted; delete it by hand if its
-    machine is gone. A claim cut before its pid was written is stale."""
+    machine is gone. One without a readable pid (cut by a kill while it was written) is stale once
+    it is a minute old."""
     try:
         rec = json.loads(claim.read_text())
         pid, where = int(rec["pid"]), rec["host"]
