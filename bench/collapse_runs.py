@@ -43,6 +43,7 @@ from gankit.device import resolve_precision  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 from gankit.sampling import draw, eval_mode  # noqa: E402
 from gankit.training.divergence import Diverged  # noqa: E402
+from gankit.training.checkpoint import _digest as tensor_digest  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 
@@ -303,12 +304,9 @@ class Provenance:
     @staticmethod
     def judge(model: torch.nn.Module) -> str:
         """The identity of the classifier that scores a bench's samples (`facts.judge`): the start
-        of the sha256 of its weights, so a table can tell runs scored by a retrained cache apart."""
-        h = hashlib.sha256()
-        for name, t in sorted(model.state_dict().items()):
-            h.update(name.encode())
-            h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()[:12]
+        of the sha256 of its weights (the digest a checkpoint keeps of its tensors), so a table can
+        tell runs scored by a retrained cache apart."""
+        return tensor_digest({k: v.detach().cpu() for k, v in model.state_dict().items()})[:12]
 
     def legend(self) -> str:
         lines = [f"cpu {chr(ord('A') + i)}: {cpu}" for i, cpu in enumerate(self.cpus)]
