@@ -6,8 +6,8 @@ Results file (--results, JSON lines): one line per finished run, keyed by everyt
 it (the dataset, the run's whole resolved config but its machine keys, the samples drawn, EMA or
 not). A bench skips runs already in the file and prints its tables from the file, so a table grows
 seed by seed over sessions. n processes started with the same command fill one file side by side:
-each claims a run before it trains it (a file in RESULTS.claims/, gone when the run is written, and
-taken over when the process that wrote it has died), so none trains a run another is on or has
+each claims a run before it trains it (an flock on a file in RESULTS.claims/, dropped when the run
+is written or the process ends in any way), so none trains a run another is on or has
 finished, and none waits while runs are left (`--shard i/n` still splits the jobs by index). A change
 of a model's defaults changes its config, so older lines no longer match and the runs are redone; a
 change of a network in code does not, so each line also records the networks' sizes, and a table
@@ -25,7 +25,6 @@ import io
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, TypeVar
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; claims always succeed there
+    fcntl = None
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -133,6 +137,7 @@ class Results:
         if not 0 <= i < n:
             raise SystemExit(f"--shard {shard!r}: i must be in 0..n-1")
         self.shard, self.shards = i, n
+        self._held: dict[Path, Any] = {}  # claim file -> its open file, while this process holds it
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
@@ -178,29 +183,43 @@ class Results:
         return self.path.with_name(self.path.name + ".claims")
 
     def _claim_file(self, key: str) -> Path:
-        return self.claims / (hashlib.sha256(self.identity(key).encode()).hexdigest()[:24] + ".json")
+        return self.claims / (hashlib.sha256(self.identity(key).encode()).hexdigest()[:24] + ".lock")
 
     def claim(self, key: str) -> bool:
-        """Claim the run `key` for this process: True where no live process holds it (a claim
-        left by a dead process on this host is taken over), False where another does."""
-        self.claims.mkdir(parents=True, exist_ok=True)
-        f = self._claim_file(key)
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(2):
-            try:
-                fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not _stale(f, me["host"]):
-                    return False
-                f.unlink(missing_ok=True)  # its process died: take the run over
-                continue
-            with os.fdopen(fd, "w") as out:
-                json.dump(me, out)
+        """Claim the run `key` for this process: True where no other process holds it. A claim is
+        an flock on its file, as a run folder's lock is (gankit/runs.py): the kernel drops it when
+        the process ends in any way, kill -9 included, so a claim never goes stale. Without flock
+        (Windows, some network mounts) every claim succeeds: use --shard there."""
+        path = self._claim_file(key)
+        if path in self._held:
             return True
-        return False
+        if fcntl is None:
+            return True
+        self.claims.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return False
+        except OSError:  # no flock on this filesystem
+            f.close()
+            return True
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._held[path] = f
+        return True
 
     def release(self, key: str) -> None:
-        self._claim_file(key).unlink(missing_ok=True)
+        """Drop the claim, removing its file while still holding it (a process that opened it
+        meanwhile gets the lock of a removed file, and finds the run in the results file)."""
+        path = self._claim_file(key)
+        f = self._held.pop(path, None)
+        if f is not None:
+            path.unlink(missing_ok=True)
+            f.close()  # closing the file releases the flock
 
     def claimed(self, jobs: Iterable[J], key=lambda job: job[-1]) -> Iterator[J]:
         """The jobs of `jobs` (runs not yet in the file) that this process gets to run, one at a
@@ -226,32 +245,6 @@ class Results:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-
-def _stale(claim: Path, host: str) -> bool:
-    """Whether a claim file was left by a process that is gone: one of this host whose pid no
-    longer runs. A claim of another host (a shared folder) is trusted; delete it by hand if its
-    machine is gone. One without a readable pid (cut by a kill while it was written) is stale once
-    it is a minute old."""
-    try:
-        rec = json.loads(claim.read_text())
-        pid, where = int(rec["pid"]), rec["host"]
-    except FileNotFoundError:
-        return True
-    except (ValueError, KeyError, TypeError):  # being written now, or cut by a kill
-        try:
-            return time.time() - claim.stat().st_mtime > 60
-        except FileNotFoundError:
-            return True
-    if where != host:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
 
 
 def _commit() -> str:
