@@ -16,8 +16,11 @@ GAN's from VEEGAN's table, modes only).
 
 Rows (--rows, comma-separated; all by default):
   gan             gankit's `gan` (its defaults on points)
+  gan-z2          `gan` with a 2-D latent (z_dim=2), as PacGAN's G; gankit's is 100-D
   unrolled5/10    `gan` with unroll=5 / 10 (G's loss through D unrolled, second-order, D's real term
                   included; --set unroll_real=false: the fake term only)
+  unrolled5-minimax
+                  unrolled5 with the minimax loss (G's unrolled loss is then -f(G, D_K), the paper's)
   unrolled-paper  the `unrolled` model (Metz 2017's 2-D networks, minimax value function, Adam 1e-4,
                   batches of 512)
   pack2, pack4    `gan` with pack=2 / 4 (PacGAN): the batch of 64 samples makes 32 / 16 packs
@@ -58,8 +61,10 @@ from gankit.metrics.modes import mixture_modes  # noqa: E402
 # name -> (model, its keys); selfcond's clusters come from --clusters
 ROWS = {
     "gan": ("gan", {}),
+    "gan-z2": ("gan", {"z_dim": 2}),
     "unrolled5": ("gan", {"unroll": 5}),
     "unrolled10": ("gan", {"unroll": 10}),
+    "unrolled5-minimax": ("gan", {"unroll": 5, "loss": "minimax"}),
     "unrolled-paper": ("unrolled", {}),
     "pack2": ("gan", {"pack": 2}),
     "pack4": ("gan", {"pack": 4}),
