@@ -34,16 +34,12 @@ from typing import Any, Iterable, Iterator, Optional, TypeVar
 
 import torch
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; claims always succeed there
-    fcntl = None
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gankit.algorithms import MODELS  # noqa: E402
 from gankit.config import build_config  # noqa: E402
 from gankit.device import resolve_precision  # noqa: E402
+from gankit.files import Busy, hold_lock  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 from gankit.sampling import draw, eval_mode  # noqa: E402
 from gankit.training.divergence import Diverged  # noqa: E402
@@ -193,23 +189,13 @@ class Results:
         path = self._claim_file(key)
         if path in self._held:
             return True
-        if fcntl is None:
-            return True
         self.claims.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a+")
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
+            f = hold_lock(path)
+        except Busy:
             return False
-        except OSError:  # no flock on this filesystem
-            f.close()
-            return True
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        self._held[path] = f
+        if f is not None:
+            self._held[path] = f
         return True
 
     def release(self, key: str) -> None:

@@ -16,9 +16,14 @@ import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator, Optional
 
 from gankit.errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock
+    fcntl = None
 
 TEMP_MARK = ".tmp"  # every temporary name is ".<name>.<pid>.<random>.tmp"
 RUST_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")  # what safetensors' writer names its temporary file
@@ -102,3 +107,39 @@ def remove_temps(folder: Path) -> None:
     for p in folder.glob(".tmp*"):  # safetensors' own temporary file (".tmp" and 6 letters or digits)
         if RUST_TEMP.fullmatch(p.name):
             p.unlink(missing_ok=True)
+
+
+class Busy(Exception):
+    """Another process holds the lock; `pid` is what its lock file says."""
+
+    def __init__(self, pid: str):
+        super().__init__(pid)
+        self.pid = pid
+
+
+def hold_lock(path: Path) -> Optional[IO[str]]:
+    """Take an exclusive flock on `path` (created if need be) without waiting, and write this
+    process's pid into it. Returns the open file, which holds the lock until it is closed; None
+    where there is no flock (Windows, some network mounts), so nothing is locked. Raises Busy
+    where another process holds it, and OSError where the file cannot be opened.
+
+    flock belongs to the open file: the kernel drops it when the process ends in any way, kill -9
+    included, so a lock can never go stale (run folders' .lock, bench/collapse_runs.py's claims)."""
+    if fcntl is None:
+        return None
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        pid = f.read().strip() or "unknown"
+        f.close()
+        raise Busy(pid) from None
+    except OSError:
+        f.close()
+        return None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f

@@ -27,15 +27,9 @@ from gankit.bounded import json_depth, loads_json, read_text, shown
 from gankit.config import MAX_CONFIG_BYTES, UPPER, TrainConfig, from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import UserError
-from gankit.files import TEMP_MARK, fsync_dir, remove_temps, temp_name, write_text_atomic
+from gankit.files import TEMP_MARK, Busy, fsync_dir, hold_lock, remove_temps, temp_name, write_text_atomic
 
 MAX_STEP = UPPER["max_steps"][0]
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; runs there are not locked
-    fcntl = None
-
 
 _HELD: dict[Path, Any] = {}  # run folder -> its open .lock file, while this process holds it
 
@@ -120,29 +114,18 @@ class RunFolder:
         writer). A filesystem without flock (some network mounts) gets no lock rather than no run.
         """
         key = self.path.resolve()
-        if key in _HELD or fcntl is None:
+        if key in _HELD:
             return
         try:
-            f = open(self.path / ".lock", "a+")
+            f = hold_lock(self.path / ".lock")
+        except Busy as e:
+            raise UserError(f"another gankit process (pid {e.pid}) is using {self.path}; wait for it "
+                            "to finish or stop it, or train into another --out") from None
         except OSError as e:
             raise UserError(f"cannot write in run folder {self.path}: {e.strerror or e}; "
                             "check its permissions") from None
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            pid = f.read().strip() or "unknown"
-            f.close()
-            raise UserError(f"another gankit process (pid {pid}) is using {self.path}; wait for it "
-                            "to finish or stop it, or train into another --out") from None
-        except OSError:
-            f.close()
-            return
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        _HELD[key] = f
+        if f is not None:
+            _HELD[key] = f
 
     def unlock(self) -> None:
         f = _HELD.pop(self.path.resolve(), None)
