@@ -15,8 +15,10 @@ Mean +- sd over the seeds; the published rows are printed beside (PacGAN Table 1
 GAN's from VEEGAN's table, modes only).
 
 Rows (--rows, comma-separated; all by default):
-  gan             gankit's `gan` (its defaults on points)
-  gan-z2          `gan` with a 2-D latent (z_dim=2), as PacGAN's G; gankit's is 100-D
+  gan             gankit's `gan` (its defaults on points: a 2-D latent on ring8 and grid25, as
+                  PacGAN's G; every `gan` row below inherits it)
+  gan-z100        `gan` with a 100-D latent (z_dim=100), gankit's default before; --set z_dim=100
+                  gives any row that latent
   unrolled5/10    `gan` with unroll=5 / 10 (G's loss through D unrolled, second-order, D's real term
                   included; --set unroll_real=false: the fake term only)
   unrolled5-minimax
@@ -61,7 +63,7 @@ from gankit.metrics.modes import mixture_modes  # noqa: E402
 # name -> (model, its keys); selfcond's clusters come from --clusters
 ROWS = {
     "gan": ("gan", {}),
-    "gan-z2": ("gan", {"z_dim": 2}),
+    "gan-z100": ("gan", {"z_dim": 100}),
     "unrolled5": ("gan", {"unroll": 5}),
     "unrolled10": ("gan", {"unroll": 10}),
     "unrolled5-minimax": ("gan", {"unroll": 5, "loss": "minimax"}),

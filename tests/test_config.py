@@ -38,6 +38,20 @@ def test_model_defaults_for_the_chosen_dataset(tmp_path):
     assert (cfg.depth, cfg.g_steps, cfg.auto_images) == (2, 3, 86_000)  # the file names the dataset too
 
 
+def test_gan_reads_a_2d_latent_on_the_2d_mixtures():
+    """gan's latent is 2-D on ring8 and grid25 (PacGAN's G), 100-D elsewhere; --set and the paper preset win."""
+    spec = MODELS.get("gan")
+
+    def z_dim(dataset, sets=()):
+        return build_config("gan", spec.defaults, None, list(sets), {"dataset": dataset}, spec.dataset_defaults,
+                            spec.algorithm.Options, spec.paper).z_dim
+
+    assert (z_dim("ring8"), z_dim("grid25")) == (2, 2)
+    assert (z_dim("mnist"), z_dim("digits"), z_dim("ring8-metz")) == (100, 100, 100)
+    assert z_dim("ring8", ["z_dim=100"]) == 100
+    assert z_dim("grid25", ["preset=paper"]) == 100  # Goodfellow's 100 noise inputs
+
+
 def test_json_config_file(tmp_path):
     f = tmp_path / "c.json"
     f.write_text(json.dumps({"loss": "minimax", "d-steps": 2}))

@@ -115,9 +115,14 @@ def _register_all() -> None:
     # at 2e-4 before it, and gan covers all ten classes)
     mlp_images = {"mnist": dict(batch_size=128, lr_d=5e-4, lr_g=5e-4),
                   "fashion-mnist": dict(batch_size=128, lr_d=5e-4, lr_g=5e-4)}
+    # on PacGAN's 2-D mixtures G reads a 2-D latent, as PacGAN's G does (measured in
+    # docs/benchmarks.md, ten seeds of 20,000 steps: ring8 8.0 modes and 96% high-quality samples
+    # against 4.9 and 58% with 100-D, grid25 20.4 modes and 50% against 16.4 and 15%)
+    mixtures_2d = {"ring8": dict(z_dim=2), "grid25": dict(z_dim=2)}
     reg("gan", "vanilla GAN (Goodfellow 2014): MLP G (batch norm on images) and D, non-saturating or minimax "
-        "loss, k D steps",
-        False, ("image", "points"), _build_vanilla, per_dataset=mlp_images, objective="gan", **ADAM_DCGAN)
+        "loss, k D steps; a 2-D latent on ring8 and grid25",
+        False, ("image", "points"), _build_vanilla, per_dataset={**mlp_images, **mixtures_2d}, objective="gan",
+        **ADAM_DCGAN)
     reg("simplegan", "dense GAN: batch-norm MLP G (ReLU, sigmoid output), LeakyReLU D",
         False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
     reg("cgan", "conditional GAN (Mirza 2014): MLP G given the one-hot label, projection MLP D",
