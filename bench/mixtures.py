@@ -107,7 +107,8 @@ def main() -> None:
     results = Results(args.results, args.shard)
     cpu = describe_cpu()
     print(f"CPU: {cpu} (points: fp32); {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
-          f"{args.samples} samples, preset {args.preset}, {'EMA' if not args.no_ema else 'own'} weights", flush=True)
+          f"{args.samples} samples, preset {args.preset}, {'EMA' if not args.no_ema else 'own'} weights"
+          + "".join(f", {k}={v}" for k, v in extra.items()), flush=True)  # --set: in every row
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     datasets = {name: load_dataset(name, DataSpec(split="train")) for name in names}
     jobs = []  # (dataset, row, seed, model, keys, run key)

@@ -93,7 +93,8 @@ def main() -> None:
     data = load_dataset("stacked-mnist", DataSpec(data_dir=Path(args.data_dir) if args.data_dir else None,
                                                   split="train"))
     print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
-          f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights", flush=True)
+          f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights"
+          + "".join(f", {k}={v}" for k, v in extra.items()), flush=True)  # --set: in every row
     table3 = [(n, f) for n in TABLE3 if n in rows for f in (0.25, 0.5)] if args.table3 else []
     plan = [(name, 1.0) for name in rows] + table3
     jobs = []  # (row, fraction, seed, model, preset, keys, run key)
