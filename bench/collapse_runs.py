@@ -156,6 +156,9 @@ class Results:
         # nothing without unroll, so it is in a run's identity only where it is on and unrolls
         if not (cfg.get("unroll") and cfg.get("unroll_real")):
             cfg.pop("unroll_real", None)
+        # auto_images sets the budget only where epochs, minutes and max_steps are all unset
+        if cfg.get("epochs") or cfg.get("minutes") or cfg.get("max_steps"):
+            cfg.pop("auto_images", None)
         return json.dumps({**rec, "config": cfg}, sort_keys=True)
 
     def load(self) -> dict[str, dict]:

@@ -36,6 +36,15 @@ def test_unroll_real_is_in_the_identity_only_where_it_acts():
         json.dumps({"dataset": "ring8", "config": {"unroll": 5, "unroll_real": True}}))
 
 
+def test_auto_images_is_in_the_identity_only_where_it_sets_the_budget():
+    def ident(**cfg):
+        return Results.identity(json.dumps({"dataset": "ring8", "config": cfg}))
+
+    assert ident(max_steps=20000, auto_images=300_000) == ident(max_steps=20000, auto_images=1_280_000)
+    assert ident(epochs=3, auto_images=300_000) == ident(epochs=3, auto_images=1_280_000)
+    assert ident(max_steps=None, auto_images=300_000) != ident(max_steps=None, auto_images=1_280_000)
+
+
 def test_results_file_skips_a_cut_line_and_shards_split_the_jobs(tmp_path):
     path = tmp_path / "r.jsonl"
     results = Results(str(path), "1/2")
