@@ -42,6 +42,7 @@ from gankit.device import resolve_precision  # noqa: E402
 from gankit.files import Busy, hold_lock  # noqa: E402
 from gankit.runs import RunFolder  # noqa: E402
 from gankit.sampling import draw, eval_mode  # noqa: E402
+from gankit.training.budget import auto_images_sets_budget  # noqa: E402
 from gankit.training.divergence import Diverged  # noqa: E402
 from gankit.training.checkpoint import _digest as tensor_digest  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
@@ -156,8 +157,7 @@ class Results:
         # nothing without unroll, so it is in a run's identity only where it is on and unrolls
         if not (cfg.get("unroll") and cfg.get("unroll_real")):
             cfg.pop("unroll_real", None)
-        # auto_images sets the budget only where epochs, minutes and max_steps are all unset
-        if cfg.get("epochs") or cfg.get("minutes") or cfg.get("max_steps"):
+        if not auto_images_sets_budget(cfg.get("epochs"), cfg.get("minutes"), cfg.get("max_steps")):
             cfg.pop("auto_images", None)
         return json.dumps({**rec, "config": cfg}, sort_keys=True)
 

@@ -120,12 +120,11 @@ def _register_all() -> None:
     # against 4.9 and 58% with 100-D, grid25 20.4 modes and 50% against 16.4 and 15%), and the
     # default run is the measured one: 13 epochs of 100,000 points, 20,300 steps of 64 (about a
     # minute of one thread); the 5-epoch floor left grid25 at 17% high-quality samples
-    mixture_2d = dict(z_dim=2, auto_images=1_280_000)
-    mixtures_2d = {"ring8": mixture_2d, "grid25": mixture_2d}
+    on_mixtures = dict(z_dim=2, auto_images=1_280_000)
     reg("gan", "vanilla GAN (Goodfellow 2014): MLP G (batch norm on images) and D, non-saturating or minimax "
         "loss, k D steps; a 2-D latent on ring8 and grid25",
-        False, ("image", "points"), _build_vanilla, per_dataset={**mlp_images, **mixtures_2d}, objective="gan",
-        **ADAM_DCGAN)
+        False, ("image", "points"), _build_vanilla,
+        per_dataset={**mlp_images, "ring8": on_mixtures, "grid25": on_mixtures}, objective="gan", **ADAM_DCGAN)
     reg("simplegan", "dense GAN: batch-norm MLP G (ReLU, sigmoid output), LeakyReLU D",
         False, ("image", "points"), lambda spec: _build_simple, objective="gan", **ADAM_DCGAN)
     reg("cgan", "conditional GAN (Mirza 2014): MLP G given the one-hot label, projection MLP D",

@@ -11,12 +11,18 @@ from gankit.config import TrainConfig
 AUTO_EPOCH_IMAGES = 300_000  # without an epoch limit, a grid every 1/50 of this many images
 
 
+def auto_images_sets_budget(epochs, minutes, max_steps) -> bool:
+    """Whether auto_images decides a run's length: only where none of the three is set (a bench
+    run's identity leaves it out otherwise, bench/collapse_runs.py)."""
+    return not (epochs or minutes or max_steps)
+
+
 def auto_epochs(cfg: TrainConfig, n: int) -> float:
     """Explicit epochs; else no epoch limit under a minutes or step budget; else enough epochs
     for D to see about cfg.auto_images real images (at least 5)."""
     if cfg.epochs:
         return cfg.epochs
-    if cfg.minutes or cfg.max_steps:
+    if not auto_images_sets_budget(cfg.epochs, cfg.minutes, cfg.max_steps):
         return math.inf
     return max(5, math.ceil(cfg.auto_images / n))
 
