@@ -44,7 +44,7 @@ from gankit.runs import RunFolder  # noqa: E402
 from gankit.sampling import draw, eval_mode  # noqa: E402
 from gankit.training.budget import auto_images_sets_budget  # noqa: E402
 from gankit.training.divergence import Diverged  # noqa: E402
-from gankit.training.checkpoint import _digest as tensor_digest  # noqa: E402
+from gankit.training.checkpoint import tensor_digest  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 

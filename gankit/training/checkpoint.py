@@ -35,7 +35,9 @@ MAX_META_BYTES = 16 * 2**20  # a checkpoint's JSON metadata (the config, optimiz
 STEP_NAME = re.compile(r"step_(\d{8,})\.safetensors")
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of the tensors by name (their bytes, dtypes and shapes): what a checkpoint records
+    and checks on load, and what the benches print to tell two networks' weights apart."""
     h = hashlib.sha256()
     for k in sorted(tensors):
         t = tensors[k].contiguous()
@@ -69,7 +71,7 @@ def unflatten_optimizer(prefix: str, meta: dict, tensors: dict[str, torch.Tensor
 def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write atomically and durably (temp file, fsync, rename, fsync the folder)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = dict(meta, format=FORMAT, sha256=_digest(tensors))
+    meta = dict(meta, format=FORMAT, sha256=tensor_digest(tensors))
     path.parent.mkdir(parents=True, exist_ok=True)
     # safetensors reports a full disk as SafetensorError("... I/O error: No space left ...")
     with atomic_path(path, errors=(SafetensorError,), durable=True, what="checkpoint ",
@@ -156,7 +158,7 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     meta = _parse_meta(raw, path) if raw else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path} is not a gankit checkpoint")
-    if meta.get("sha256") != _digest(tensors):
+    if meta.get("sha256") != tensor_digest(tensors):
         raise UserError(f"checkpoint {path} fails its checksum (corrupted on disk); "
                         "restore it or start a new run")
     return tensors, meta

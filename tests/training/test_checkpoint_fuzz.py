@@ -106,7 +106,7 @@ def _mutate(meta: dict, tensors: dict, kind: str, rng: random.Random) -> str:
         elif kind == "extra_tensor":
             tensors[name] = t
             tensors[rng.choice(["junk", f"{name.split('.')[0]}.extra_layer.weight", "extra.pool"])] = torch.zeros(3)
-    meta["sha256"] = ckpt._digest(tensors) if "sha256" in meta else None
+    meta["sha256"] = ckpt.tensor_digest(tensors) if "sha256" in meta else None
     if meta["sha256"] is None:
         del meta["sha256"]
     text = json.dumps(meta)

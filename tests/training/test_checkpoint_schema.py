@@ -32,7 +32,7 @@ def _edit(base, tmp_path, meta_edit=None, tensor_edit=None, text_edit=None):
         meta_edit(meta)
     if tensor_edit:
         tensor_edit(tensors)
-    meta["sha256"] = ckpt._digest(tensors)
+    meta["sha256"] = ckpt.tensor_digest(tensors)
     text = json.dumps(meta)
     save_file(tensors, str(path), metadata={"gankit": text_edit(text) if text_edit else text})
     return run
