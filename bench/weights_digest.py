@@ -36,6 +36,8 @@ GROUPS = ("G.", "D.", "G_ema.", "opt_d.", "opt_g.", "rng.")
 
 
 def digest(run: Path) -> dict:
+    # hashes the tensors itself rather than with training/checkpoint.py's tensor_digest, so this
+    # one file runs unchanged against any commit, including those older than that function
     t = load_file(str(run / "checkpoints" / "last.safetensors"))
     out = {}
     for group in GROUPS:
