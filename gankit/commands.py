@@ -252,7 +252,7 @@ def _budget_text(b) -> str:
 
 
 def _train(trainer) -> None:
-    from gankit.training import checkpoint as ckpt, distributed, memory
+    from gankit.training import checkpoint as ckpt, distributed, interrupt, memory
 
     run = trainer.run
     try:
@@ -268,7 +268,7 @@ def _train(trainer) -> None:
             last = ckpt.read_meta(run.checkpoint())  # what is on disk, whatever the interrupt hit
             kept = f"checkpoint saved at step {last['step']}" if last else "no checkpoint was written yet"
             print(f"interrupted; {kept}. Continue with: gankit train --resume {run.path}", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupt.exit_code(trainer.stopped_by))
     finally:
         run.unlock()
     if not distributed.is_rank0(trainer.dist):

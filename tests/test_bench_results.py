@@ -141,3 +141,32 @@ def test_provenance_warns_of_a_row_scored_by_two_classifiers():
     assert origin.warnings == []
     origin.mark("pack2", same + [{"cpu": "intel", "facts": {"judge": other}}])
     assert len(origin.warnings) == 1 and origin.warnings[0].startswith("pack2: its runs were scored by 2")
+
+
+def test_sigterm_ends_a_bench_with_its_temporary_run_folder_and_claim_gone(tmp_path):
+    """A bench stopped by SIGTERM mid-run (a lane killed at the end of a session) removes the
+    temporary run folder it trained in and drops its claim, and says so in one line."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    results = tmp_path / "r.jsonl"
+    bench = Path(__file__).resolve().parents[1] / "bench" / "mixtures.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(bench), "--datasets", "ring8", "--rows", "gan", "--seeds", "1", "--steps", "100000",
+         "--samples", "100", "--results", str(results)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp)))
+    deadline = time.monotonic() + 60
+    while not list(tmp.glob("gankit-bench-*/run/metrics.jsonl")):  # training has logged a row
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the bench started no run"
+        time.sleep(0.05)
+    assert list(Path(str(results) + ".claims").iterdir())  # held while the run trains
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().endswith("mixtures.py: interrupted"), err
+    assert list(tmp.glob("gankit-bench-*")) == [] and list(Path(str(results) + ".claims").iterdir()) == []
+    assert not results.exists()  # no line for the run it did not finish

@@ -111,6 +111,7 @@ class Trainer:
         if evaluator is None and cfg.eval_every and distributed.is_rank0(dist):  # rank 0 evaluates
             self.evaluator = eval_reference(cfg)
         self.saves = 0  # `last` checkpoints written by this process (checkpoints by the clock count from the newest)
+        self.stopped_by = None  # the signal (SIGINT, SIGTERM) that stopped training, once one has
         self.best_fid: Optional[float] = None  # the lowest FID of the quick evaluations so far
         # what the run folder gets, also as TensorBoard events (rank 0); a writer opens in train()
         self.board = Board(run.tensorboard_dir if cfg.tensorboard and distributed.is_rank0(dist) else None)
@@ -238,7 +239,8 @@ class Trainer:
 
     def train(self) -> str:
         """Train until the budget is spent; returns why it stopped. Raises KeyboardInterrupt after
-        Ctrl-C (a checkpoint saved) and Diverged when a divergence stops the run."""
+        Ctrl-C or SIGTERM (a checkpoint saved; `stopped_by` says which) and Diverged when a
+        divergence stops the run."""
         self.board.start(self.step)
         try:
             return self._train()
@@ -295,7 +297,7 @@ class Trainer:
                     self.save()
                     saved_at = self.elapsed
                 reason = self.budget.done(self.step, self.sampler.epoch, self.elapsed)
-            if not stop.requested:  # Ctrl-C stays deferred until the end state is saved
+            if not stop.requested:  # Ctrl-C / SIGTERM stays deferred until the end state is saved
                 if cfg.eval_every and self.step % cfg.eval_every:
                     self._evaluate()  # the end state is scored too, so `best` considers it
                 finished = self.save()
@@ -304,6 +306,7 @@ class Trainer:
             progress.close()
         if stop.requested:  # in the loop, or during the final evaluation and save
             saved = self.save()
+            self.stopped_by = stop.signum  # None on a rank that another rank's signal stopped
             run.log(f"interrupted at step {self.step}; {'checkpoint saved' if saved else 'nothing saved'}")
             self._agree()
             raise KeyboardInterrupt

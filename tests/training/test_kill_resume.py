@@ -1,5 +1,5 @@
-"""kill -9 a real training process at random moments; resuming ends bit-identical to one
-uninterrupted run with the same seed.
+"""kill -9 a real training process at random moments, or stop it with SIGTERM; resuming ends
+bit-identical to one uninterrupted run with the same seed.
 
 What makes it hold: a checkpoint is one file written by rename, so a kill leaves the old one or the
 new one; it holds the RNG states, the optimizers, the sampler's (epoch, pos) and the half-filled
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from gankit.cli import main
@@ -40,8 +41,9 @@ def _last_step(run) -> int:
     return 0
 
 
-def _kill_after(cmd, run, target: int, delay: float) -> None:
-    """Start `cmd`, wait until the run has logged step `target`, wait `delay`, kill -9."""
+def _kill_after(cmd, run, target: int, delay: float, sig=signal.SIGKILL) -> tuple[int, str]:
+    """Start `cmd`, wait until the run has logged step `target`, wait `delay`, send `sig` (kill -9);
+    returns the exit code and stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "gankit", *cmd], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -51,24 +53,20 @@ def _kill_after(cmd, run, target: int, delay: float) -> None:
         time.sleep(0.005)
     time.sleep(delay)
     assert proc.poll() is None, "the process finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
 
 
-def test_kill_9_then_resume_is_bit_identical(tmp_path):
-    ref, run = tmp_path / "ref", tmp_path / "run"
-    main([*ARGS, "--out", str(ref)])
+@pytest.fixture(scope="module")
+def ref(tmp_path_factory):
+    """The uninterrupted run."""
+    out = tmp_path_factory.mktemp("kill") / "ref"
+    main([*ARGS, "--out", str(out)])
+    return out
 
-    rng = random.Random(5)  # the kill points: the same every run
-    targets = sorted(rng.sample(range(20, STEPS - 150, 10), 3))
-    _kill_after([*ARGS, "--out", str(run)], run, targets[0], rng.uniform(0, 0.05))
-    for target in targets[1:]:
-        _kill_after(["train", "--resume", str(run)], run, target, rng.uniform(0, 0.05))
-    done = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
 
+def _same_end(ref, run) -> None:
     a, meta_a = ckpt.load(ref / "checkpoints" / "last.safetensors")
     b, meta_b = ckpt.load(run / "checkpoints" / "last.safetensors")
     assert meta_a["step"] == meta_b["step"] == STEPS
@@ -79,4 +77,34 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path):
     rows = lambda r: [{k: v for k, v in row.items() if k not in timing} for row in RunFolder(r).read_metrics()]
     assert rows(ref) == rows(run)
     assert not list((run / "checkpoints").glob(".*tmp*"))  # no half-written files left behind
+
+
+def test_kill_9_then_resume_is_bit_identical(ref, tmp_path):
+    run = tmp_path / "run"
+
+    rng = random.Random(5)  # the kill points: the same every run
+    targets = sorted(rng.sample(range(20, STEPS - 150, 10), 3))
+    _kill_after([*ARGS, "--out", str(run)], run, targets[0], rng.uniform(0, 0.05))
+    for target in targets[1:]:
+        _kill_after(["train", "--resume", str(run)], run, target, rng.uniform(0, 0.05))
+    done = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    _same_end(ref, run)
     assert (run / "log.txt").read_text().count("resuming") == 3
+
+
+def test_sigterm_saves_the_step_it_stopped_at_and_resume_is_bit_identical(ref, tmp_path):
+    """SIGTERM (kill, a scheduler's time limit, a container's stop) is Ctrl-C: the step ends, `last`
+    is saved at that step (here no periodic checkpoint falls before it), exit code 143."""
+    run = tmp_path / "run"
+    code, err = _kill_after([*ARGS, "--out", str(run), "--set", "checkpoint_every=100000"], run, 200, 0.01,
+                            signal.SIGTERM)
+    assert code == 143, err
+    assert "SIGTERM: stopping after this step" in err and f"gankit train --resume {run}" in err
+    step = ckpt.read_meta(run / "checkpoints" / "last.safetensors")["step"]
+    assert 200 <= step < STEPS and f"interrupted at step {step}; checkpoint saved" in (run / "log.txt").read_text()
+    done = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    _same_end(ref, run)
