@@ -66,7 +66,11 @@ def ref(tmp_path_factory):
     return out
 
 
-def _same_end(ref, run) -> None:
+def _resume_to_the_same_end(ref, run) -> None:
+    """Resume `run` to its end; it must end as `ref` did, bit for bit."""
+    done = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     a, meta_a = ckpt.load(ref / "checkpoints" / "last.safetensors")
     b, meta_b = ckpt.load(run / "checkpoints" / "last.safetensors")
     assert meta_a["step"] == meta_b["step"] == STEPS
@@ -87,10 +91,7 @@ def test_kill_9_then_resume_is_bit_identical(ref, tmp_path):
     _kill_after([*ARGS, "--out", str(run)], run, targets[0], rng.uniform(0, 0.05))
     for target in targets[1:]:
         _kill_after(["train", "--resume", str(run)], run, target, rng.uniform(0, 0.05))
-    done = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    _same_end(ref, run)
+    _resume_to_the_same_end(ref, run)
     assert (run / "log.txt").read_text().count("resuming") == 3
 
 
@@ -104,7 +105,4 @@ def test_sigterm_saves_the_step_it_stopped_at_and_resume_is_bit_identical(ref, t
     assert "SIGTERM: stopping after this step" in err and f"gankit train --resume {run}" in err
     step = ckpt.read_meta(run / "checkpoints" / "last.safetensors")["step"]
     assert 200 <= step < STEPS and f"interrupted at step {step}; checkpoint saved" in (run / "log.txt").read_text()
-    done = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    _same_end(ref, run)
+    _resume_to_the_same_end(ref, run)
