@@ -18,10 +18,12 @@ Rows (--rows, comma-separated; all by default):
   selfcond      dcgan-paper self-conditioned on --clusters k-means clusters
 --table3 adds PacGAN's Table 3 rows: dcgan-paper, unrolled5 and pack2 (those of them in --rows)
 with a discriminator of 1/4 and 1/2 of G's channels (d_width = width / 4, width / 2), published
-numbers beside.
+numbers beside. --table3-only trains those rows alone (the full-size rows are still printed from
+--results), so their shorter runs need not wait behind the full-size ones.
 
 Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2] [--seeds 10]
                                      [--steps 5000] [--samples 26000] [--clusters 100] [--table3]
+                                     [--table3-only]
                                      [--threads 1] [--no-ema] [--results FILE] [--shard i/n]
                                      [--table-only] [--set key=value ...]
 Needs the MNIST files (--data-dir, or gankit's search order) and gankit's MNIST classifier (trained
@@ -70,6 +72,13 @@ TABLE3 = {"dcgan-paper": [("DCGAN", 30.6, 628.0)],
           "pack2": [("PacDCGAN2", 667.0, 867.0)]}
 
 
+def plan_rows(rows: list[str], table3: bool, table3_only: bool = False) -> list[tuple[str, float]]:
+    """(row, D's fraction of G's channels) in training order: every full-size row, then Table 3's
+    (those of TABLE3 in rows); with table3_only, Table 3's alone."""
+    small = [(n, f) for n in TABLE3 if n in rows for f in (0.25, 0.5)] if table3 or table3_only else []
+    return small if table3_only else [(name, 1.0) for name in rows] + small
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None, help="folder with the MNIST files")
@@ -79,6 +88,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=26_000)
     ap.add_argument("--clusters", type=int, default=100, help="k-means clusters of the selfcond row")
     ap.add_argument("--table3", action="store_true", help="add PacGAN Table 3's smaller discriminators")
+    ap.add_argument("--table3-only", action="store_true",
+                    help="train only Table 3's rows (implies --table3); the full-size rows are printed, not trained")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-ema", action="store_true", help="sample G's own weights, not its EMA copy")
     ap.add_argument("--results", default=str(Path(__file__).parent / "results" / "stacked_mnist.jsonl"))
@@ -95,8 +106,8 @@ def main() -> None:
     print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
           f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights"
           + "".join(f", {k}={v}" for k, v in extra.items()), flush=True)  # --set: in every row
-    table3 = [(n, f) for n in TABLE3 if n in rows for f in (0.25, 0.5)] if args.table3 else []
-    plan = [(name, 1.0) for name in rows] + table3
+    args.table3 = args.table3 or args.table3_only
+    plan = plan_rows(rows, args.table3)
     jobs = []  # (row, fraction, seed, model, preset, keys, run key)
     for name, fraction in plan:
         model, preset, keys = ROWS[name]
@@ -109,7 +120,8 @@ def main() -> None:
             jobs.append((name, fraction, seed, model, preset, keys,
                          Results.key(data, cfg, samples=args.samples, ema=not args.no_ema)))
     done = results.load()
-    todo = [j for i, j in enumerate(jobs) if j[6] not in done and results.mine(i)]
+    trains = set(plan_rows(rows, args.table3, args.table3_only))
+    todo = [j for i, j in enumerate(jobs) if j[6] not in done and results.mine(i) and (j[0], j[1]) in trains]
     if todo and not args.table_only:
         classify = make_extractor("classifier", "stacked-mnist", "image", args.data_dir, "cpu", 28, 3)
         for n, (name, fraction, seed, model, preset, keys, key) in enumerate(results.claimed(todo)):

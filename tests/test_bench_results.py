@@ -170,3 +170,15 @@ def test_sigterm_ends_a_bench_with_its_temporary_run_folder_and_claim_gone(tmp_p
     assert proc.returncode == 130 and err.strip().endswith("mixtures.py: interrupted"), err
     assert list(tmp.glob("gankit-bench-*")) == [] and list(Path(str(results) + ".claims").iterdir()) == []
     assert not results.exists()  # no line for the run it did not finish
+
+
+def test_table3_only_plans_the_smaller_discriminators_alone():
+    from stacked_mnist import plan_rows
+
+    rows = ["dcgan", "unrolled5", "pack2"]  # dcgan has no Table 3 row
+    full = [("dcgan", 1.0), ("unrolled5", 1.0), ("pack2", 1.0)]
+    small = [("unrolled5", 0.25), ("unrolled5", 0.5), ("pack2", 0.25), ("pack2", 0.5)]
+    assert plan_rows(rows, table3=False) == full
+    assert plan_rows(rows, table3=True) == full + small  # full-size rows first
+    assert plan_rows(rows, table3=False, table3_only=True) == small
+    assert plan_rows(["dcgan"], table3=True, table3_only=True) == []
