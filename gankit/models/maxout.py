@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import minibatch_layers, one_hot
+from gankit.models.base import Dropout, minibatch_layers, one_hot
 
 
 class Maxout(nn.Module):
@@ -44,11 +44,11 @@ class MaxoutDiscriminator(nn.Module):
         drop = input_dropout
         for h in hidden:
             if drop:
-                layers.append(nn.Dropout(drop))
+                layers.append(Dropout(drop))
             layers.append(Maxout(width, h, pieces))
             width, drop = h, dropout
         if drop:
-            layers.append(nn.Dropout(drop))
+            layers.append(Dropout(drop))
         tail, width = minibatch_layers(width, mbstd, mbstd_group, mbdisc)
         layers += tail
         layers.append(nn.Linear(width, 1))

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import minibatch_layers, one_hot, label_embedding
+from gankit.models.base import Dropout, label_embedding, minibatch_layers, one_hot
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True)}
 
@@ -77,7 +77,7 @@ class MLPDiscriminator(nn.Module):
         for h in hidden:
             layers += [nn.Linear(width, h), ACTIVATIONS[act]()]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = h
         tail, width = minibatch_layers(width, mbstd, mbstd_group, mbdisc)
         layers += tail

@@ -1,4 +1,5 @@
-"""The minibatch standard deviation layer (models/base.py) and the discriminators that use it."""
+"""The minibatch standard deviation layer (models/base.py) and the discriminators that use it;
+gankit's dropout."""
 
 import pytest
 import torch
@@ -74,3 +75,29 @@ def test_discriminators_with_minibatch_discrimination(model, data):
     y[0] += 1  # every sample's neighbours change: every logit may move, sample 0's does
     assert out.shape == (8,) and D(y)[0] != out[0]
     assert any(isinstance(m, type(D)) or "MinibatchDiscrimination" in type(m).__name__ for m in D.modules())
+
+
+def test_dropout_keeps_each_element_with_probability_1_minus_p_and_rescales():
+    from gankit.models.base import Dropout
+
+    torch.manual_seed(0)
+    d = Dropout(0.3)
+    y = d(torch.ones(400, 1000))
+    kept = y != 0
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.7))  # the survivors scaled as torch's dropout
+    assert abs(kept.float().mean().item() - 0.7) < 0.003  # 400,000 elements: sd 0.0007
+    # each of the four 15-bit quarters of a 64-bit draw keeps at the same rate (no stuck bit)
+    by_quarter = kept.reshape(-1, 4).float().mean(0)
+    assert (by_quarter - 0.7).abs().max() < 0.006
+    x = torch.randn(7, 5, requires_grad=True)  # an odd size: not a multiple of 4 elements
+    out = d(x)
+    out.sum().backward()
+    assert torch.equal(x.grad, (out != 0).float() / 0.7)
+    torch.manual_seed(1)
+    a = d(torch.ones(64, 64))
+    torch.manual_seed(1)
+    assert torch.equal(a, d(torch.ones(64, 64)))  # torch's default generator: seeded runs repeat
+    assert d(torch.ones(64, dtype=torch.bfloat16)).dtype == torch.bfloat16
+    assert torch.equal(d.eval()(x), x) and torch.equal(Dropout(0.0)(x), x)
+    with pytest.raises(ValueError, match="dropout p"):
+        Dropout(1.0)
