@@ -50,7 +50,7 @@ class Dropout(nn.Module):
     """Dropout (Srivastava et al. 2014) with a cheaper mask on a CPU: each element is kept with
     probability 1 - p and scaled by 1 / (1 - p), as torch.nn.Dropout does. torch's CPU dropout
     draws one 32-bit number per element (bernoulli_, about 16 ns an element on 2 cores: a seventh
-    of the MLP discriminator's iteration on MNIST); here one 64-bit draw of torch's default
+    of `cgan`'s iteration on MNIST in fp32); here one 64-bit draw of torch's default
     generator gives four 15-bit uniforms, so the keep probability is rounded to a multiple of
     1/32768 and the random stream is the one checkpoints save. Other devices use F.dropout."""
 
