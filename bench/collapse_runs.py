@@ -138,11 +138,12 @@ class Results:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def key(data, cfg, **what: Any) -> str:
+    def key(data, cfg, precision: Optional[str] = None, **what: Any) -> str:
         """The identity of a run: the dataset, its config but the machine keys, the precision it
-        trains in here, and `what` (the samples drawn, EMA or not)."""
+        trains in (here, unless `precision` names another: to print rows trained elsewhere), and
+        `what` (the samples drawn, EMA or not)."""
         return Results._canonical({"dataset": data.name, "config": cfg.to_dict(),
-                                   "precision": run_precision(cfg, data), **what})
+                                   "precision": precision or run_precision(cfg, data), **what})
 
     @staticmethod
     def identity(key: str) -> str:

@@ -25,13 +25,15 @@ Usage: python bench/stacked_mnist.py [--data-dir DIR] [--rows dcgan-paper,pack2]
                                      [--steps 5000] [--samples 26000] [--clusters 100] [--table3]
                                      [--table3-only]
                                      [--threads 1] [--no-ema] [--results FILE] [--shard i/n]
-                                     [--table-only] [--set key=value ...]
+                                     [--table-only [--trained-in bf16|fp32]] [--set key=value ...]
 Needs the MNIST files (--data-dir, or gankit's search order) and gankit's MNIST classifier (trained
 and cached on first use). Finished runs go into --results (bench/results/stacked_mnist.jsonl; see
 collapse_runs.py): runs already there are not redone, two processes started with the same command
 share the work (each claims a run before it trains it), and the tables are printed from the file
 (n: the seeds found; div: the runs that warned of divergence, which a bench run survives to its
-budget). Prints tables; never asserts.
+budget). A run's precision is part of its identity, so a machine prints the rows trained in the
+precision it resolves to; --table-only --trained-in bf16 (or fp32) prints those of the other.
+Prints tables; never asserts.
 """
 
 from __future__ import annotations
@@ -95,8 +97,12 @@ def main() -> None:
     ap.add_argument("--results", default=str(Path(__file__).parent / "results" / "stacked_mnist.jsonl"))
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th job from the i-th")
     ap.add_argument("--table-only", action="store_true", help="print the tables from --results, train nothing")
+    ap.add_argument("--trained-in", choices=["bf16", "fp32"], default=None,
+                    help="with --table-only: print the rows trained in this precision (default: this machine's)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    if args.trained_in and not args.table_only:
+        raise SystemExit("--trained-in prints rows trained elsewhere: give it with --table-only")
     results = Results(args.results, args.shard)
     cpu = describe_cpu()
     rows = parse_rows(args.rows, ROWS)
@@ -105,7 +111,8 @@ def main() -> None:
                                                   split="train"))
     print(f"CPU: {cpu}; {args.threads} thread(s) per run, {args.steps} G steps, {args.seeds} seeds, "
           f"{args.samples} samples; 1000 modes; {'EMA' if not args.no_ema else 'own'} weights"
-          + "".join(f", {k}={v}" for k, v in extra.items()), flush=True)  # --set: in every row
+          + "".join(f", {k}={v}" for k, v in extra.items())
+          + (f"; rows trained in {args.trained_in}" if args.trained_in else ""), flush=True)  # --set: every row
     args.table3 = args.table3 or args.table3_only
     plan = plan_rows(rows, args.table3)
     jobs = []  # (row, fraction, seed, model, preset, keys, run key)
@@ -118,7 +125,7 @@ def main() -> None:
         for seed in range(args.seeds):
             cfg = run_config(model, data, preset, keys, args.steps, seed, args.threads)
             jobs.append((name, fraction, seed, model, preset, keys,
-                         Results.key(data, cfg, samples=args.samples, ema=not args.no_ema)))
+                         Results.key(data, cfg, args.trained_in, samples=args.samples, ema=not args.no_ema)))
     done = results.load()
     trains = set(plan_rows(rows, args.table3, args.table3_only))
     todo = [j for i, j in enumerate(jobs) if j[6] not in done and results.mine(i) and (j[0], j[1]) in trains]

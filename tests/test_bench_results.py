@@ -182,3 +182,22 @@ def test_table3_only_plans_the_smaller_discriminators_alone():
     assert plan_rows(rows, table3=True) == full + small  # full-size rows first
     assert plan_rows(rows, table3=False, table3_only=True) == small
     assert plan_rows(["dcgan"], table3=True, table3_only=True) == []
+
+
+def test_rows_trained_in_another_precision_can_be_printed_but_not_trained(tmp_path):
+    import subprocess
+    from types import SimpleNamespace
+
+    from collapse_runs import run_config, run_precision
+
+    data = SimpleNamespace(name="stacked-mnist", kind="image", shape=(3, 28, 28))
+    cfg = run_config("dcgan", data, "paper", {"unroll": 5}, 2000, 0)
+    here = run_precision(cfg, data)
+    assert Results.key(data, cfg, samples=26000) == Results.key(data, cfg, here, samples=26000)
+    assert Results.key(data, cfg, "bf16", samples=26000) != Results.key(data, cfg, "fp32", samples=26000)
+    assert json.loads(Results.key(data, cfg, "bf16"))["precision"] == "bf16"
+    bench = Path(__file__).resolve().parents[1] / "bench" / "stacked_mnist.py"
+    proc = subprocess.run([sys.executable, str(bench), "--trained-in", "bf16", "--results", str(tmp_path / "r.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "give it with --table-only" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "r.jsonl").exists()
