@@ -228,8 +228,10 @@ def main(argv: list[str] | None = None) -> None:
         _error(f"out of memory ({type(e).__name__}); ask for less: fewer samples (--n), or for training "
                "a lower batch_size, width or image_size")
     except KeyboardInterrupt:
+        from gankit.training import interrupt
+
         print("gankit: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupt.exit_code())  # 143 where SIGTERM asked first, even if a second signal ended it
     except BrokenPipeError:  # `gankit models | head`: the reader has all it wanted
         import os
 

@@ -9,6 +9,14 @@ import threading
 
 # the signals that stop a run gracefully; a second one of either interrupts at once
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_first: list[int] = []  # the first stop signal a handler of this process saw
+
+
+def note(signum) -> None:
+    """Remember `signum` if it is the first stop signal this process received: its exit code
+    reports that one, whatever interrupted it in the end (a second signal, another handler)."""
+    if not _first:
+        _first.append(int(signum))
 
 
 class DeferredInterrupt:
@@ -26,6 +34,7 @@ class DeferredInterrupt:
             self._old = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
 
     def _handle(self, signum, frame):
+        note(signum)
         if self.asked:
             raise KeyboardInterrupt
         self.asked, self.signum = True, signum
@@ -42,7 +51,10 @@ class DeferredInterrupt:
         self._old = {}
 
 
-def exit_code(signum) -> int:
+def exit_code(signum=None) -> int:
     """The exit code of a run a signal stopped: 128 + the signal's number (130 for Ctrl-C, 143 for
-    SIGTERM), as a shell reports a process that signal ended."""
-    return 128 + int(signum if signum is not None else signal.SIGINT)
+    SIGTERM), as a shell reports a process that signal ended. signum None: the first stop signal
+    this process received (`note`), else SIGINT (Python's own Ctrl-C handler notes nothing)."""
+    if signum is None:
+        signum = _first[0] if _first else signal.SIGINT
+    return 128 + int(signum)
