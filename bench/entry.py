@@ -2,8 +2,8 @@
 value) is one line on stderr and exit code 2, as with `gankit` itself; Ctrl-C or SIGTERM ends it
 with one line too and exit code 130 or 143 (128 + the signal, as `gankit train`), after the `with`
 blocks it was in have closed (a training run's temporary folder removed, a results file's claim
-dropped); anything else keeps its traceback. Usage, at the
-end of a bench: `if __name__ == "__main__": run(main)`."""
+dropped); anything else keeps its traceback. Usage, at the end of a bench:
+`if __name__ == "__main__": run(main)`."""
 
 from __future__ import annotations
 

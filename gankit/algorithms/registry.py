@@ -147,9 +147,10 @@ def _register_all() -> None:
         True, ("image",), lambda spec: _build_dcgan(spec, "batch"), objective="gan",
         **{**ADAM_DCGAN, "lr_d": 1e-3, "lr_g": 1e-3})
     # wgan on (Fashion-)MNIST: RMSprop at four times the paper's rate with 2 critic steps per G step
-    # (measured in docs/benchmarks.md: after 5 minutes of a 2-core CPU without bf16, MNIST FID 26.9-27.8
-    # and recall 0.55-0.58 over three seeds, against 56.9-57.2 and 0.02-0.04 with the paper's 5e-5
-    # and 5 critic steps, and no worse for 20 minutes); elsewhere the paper's settings, unmeasured
+    # (measured in docs/benchmarks.md: after 5 minutes of a 2-core CPU without bf16, MNIST FID 26.8-27.8
+    # and recall 0.55-0.58 over three seeds, against 56.9-58.3 and 0.02-0.08 with the paper's 5e-5
+    # and 5 critic steps, still improving at 20 minutes; Fashion-MNIST FID 28.9 against 60.4);
+    # elsewhere the paper's settings, unmeasured
     wgan_images = dict(lr_d=2e-4, lr_g=2e-4, d_steps=2)
     reg("wgan", "WGAN (Arjovsky 2017): DCGAN critic, weight clipping 0.01, RMSprop 5e-5, 5 critic steps; "
         "on (Fashion-)MNIST RMSprop 2e-4 and 2 critic steps",
