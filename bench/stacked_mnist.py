@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     if args.trained_in and not args.table_only:
-        raise SystemExit("--trained-in prints rows trained elsewhere: give it with --table-only")
+        ap.error("--trained-in prints rows trained elsewhere: give it with --table-only")
     results = Results(args.results, args.shard)
     cpu = describe_cpu()
     rows = parse_rows(args.rows, ROWS)
