@@ -170,8 +170,9 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
     """Training curves from metrics.jsonl rows, saved as PNG.
 
     Top panel: d_loss and g_loss against step (faint raw points, smoothed line).
-    Bottom panel: D(x), D(G(z)) (mean probabilities) and D's accuracy on real and fake, in [0, 1].
-    Missing keys are skipped; a single row gives single markers. Rows of a model with neither
+    Bottom panel: D(x), D(G(z)) (mean probabilities) and D's accuracy on real and fake, in [0, 1];
+    for a critic (the WGANs, which log no probabilities) its mean scores on real and fake and the
+    Wasserstein estimate, on their own scale. Missing keys are skipped; a single row gives single markers. Rows of a model with neither
     d_loss nor g_loss (no D: the vae) get one panel of every number they log.
     """
     if rows and not any(k in r for r in rows for k in ("d_loss", "g_loss")):
@@ -194,6 +195,13 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
         top.plot(steps, values, ".", color=colour, alpha=0.25, markersize=3)
         marker = "o" if len(values) == 1 else None  # a one-point line would be invisible
         top.plot(steps, _smooth(values), "-", color=colour, label=label, marker=marker)
+    critic = not any(len(_series(rows, key)[1]) for key, *_ in bottom_series)
+    if critic:  # the WGANs: raw critic scores, unbounded, and their gap (the Wasserstein estimate)
+        bottom_series = [
+            ("critic_real", "critic(x)", "tab:green", "-"),
+            ("critic_fake", "critic(G(z))", "tab:orange", "-"),
+            ("w_distance", "W estimate", "tab:purple", "-"),
+        ]
     for key, label, colour, style in bottom_series:
         steps, values = _series(rows, key)
         if len(values) == 0:
@@ -208,9 +216,13 @@ def plot_losses(rows: Sequence[dict], path: PathLike, title: str = "") -> None:
         top.legend(loc="upper right")
     else:
         top.text(0.5, 0.5, "no losses logged", ha="center", va="center", transform=top.transAxes)
-    bottom.axhline(0.5, color="0.6", linewidth=0.8, linestyle="--")  # where an even game sits
-    bottom.set_ylim(-0.02, 1.02)
-    bottom.set_ylabel("probability / accuracy")
+    if critic and drawn_bottom:
+        bottom.axhline(0.0, color="0.6", linewidth=0.8, linestyle="--")
+        bottom.set_ylabel("critic score")
+    else:
+        bottom.axhline(0.5, color="0.6", linewidth=0.8, linestyle="--")  # where an even game sits
+        bottom.set_ylim(-0.02, 1.02)
+        bottom.set_ylabel("probability / accuracy")
     bottom.set_xlabel("step")
     bottom.grid(alpha=0.3)
     if drawn_bottom:

@@ -109,6 +109,21 @@ def test_plot_losses_of_a_model_without_d_draws_what_it_logs(tmp_path, monkeypat
     assert drawn == [["kl", "loss", "recon"]]
 
 
+def test_plot_losses_of_a_critic_draws_its_scores(tmp_path, monkeypatch):
+    import gankit.viz as viz
+
+    drawn = []
+    monkeypatch.setattr(viz, "_save_figure", lambda fig, path: drawn.append(
+        [(ax.get_ylabel(), sorted(line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")))
+         for ax in fig.axes]))
+    rows = [dict(step=s, d_loss=-0.1, g_loss=0.05, critic_real=0.1 + s, critic_fake=-0.2 - s, w_distance=0.3 + 2 * s,
+                 gp=0.4, img_per_s=900.0) for s in range(10)]
+    plot_losses(rows, tmp_path / "wgan.png")
+    plot_losses([dict(r, d_real=0.6) for r in rows], tmp_path / "both.png")  # probabilities win where logged
+    assert drawn == [[("loss", ["D loss", "G loss"]), ("critic score", ["W estimate", "critic(G(z))", "critic(x)"])],
+                     [("loss", ["D loss", "G loss"]), ("probability / accuracy", ["D(x)"])]]
+
+
 def test_plot_points(tmp_path):
     g = torch.Generator().manual_seed(0)
     plot_points(torch.randn(300, 2, generator=g), tmp_path / "p.png", title="ring")
