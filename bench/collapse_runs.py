@@ -25,6 +25,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,30 @@ def run_precision(cfg, data) -> str:
     return resolve_precision(cfg.precision, torch.device(cfg.device), data.kind)
 
 
+class Heartbeat(io.TextIOBase):
+    """Where a bench run's progress lines go (its stdout, kept clear for the tables): one "step N"
+    line a minute (`every` seconds) reaches stderr as the step, the seconds so far and an estimate
+    of those left; the rest is dropped. A terminal shows the trainer's bar instead (on stderr), so
+    this speaks only to a log file, where a run of the unrolled DCGAN otherwise says nothing for
+    an hour."""
+
+    def __init__(self, total: Optional[int], every: float = 60.0, clock=time.monotonic, out=None):
+        self.total, self.every, self.clock, self.out = total, every, clock, out
+        self.t0 = self.last = clock()
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            m = re.match(r"step (\d+) ", line)
+            now = self.clock()
+            if not m or now - self.last < self.every:
+                continue
+            self.last, step, spent = now, int(m.group(1)), now - self.t0
+            of = f" of {self.total}" if self.total else ""
+            left = f", about {spent * (self.total - step) / step:.0f} s left" if self.total and step else ""
+            print(f"    step {step}{of}, {spent:.0f} s{left}", file=self.out or sys.stderr, flush=True)
+        return len(text)
+
+
 @contextlib.contextmanager
 def trained(model: str, data, preset: str, sets: dict[str, Any], steps: Optional[int], seed: int, threads: int = 1,
             device: str = "cpu"):
@@ -90,7 +115,7 @@ def trained(model: str, data, preset: str, sets: dict[str, Any], steps: Optional
         cfg = run_config(model, data, preset, sets, steps, seed, threads, device, str(out))
         t0 = time.perf_counter()
         trainer = Trainer(cfg, data, RunFolder.create(out, cfg, data.info()), MODELS.get(model))
-        with contextlib.redirect_stdout(io.StringIO()):  # the progress lines; the table is the output
+        with contextlib.redirect_stdout(Heartbeat(steps)):  # the progress lines; the table is the output
             try:
                 trainer.train()
             except Diverged:  # not finite: what it samples is what the budget gave (warned in metrics)

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from collapse_runs import Provenance, Results, mean_sd  # noqa: E402
+from collapse_runs import Heartbeat, Provenance, Results, mean_sd  # noqa: E402
 
 
 def _rec(cpu, params=None):
@@ -201,3 +201,22 @@ def test_rows_trained_in_another_precision_can_be_printed_but_not_trained(tmp_pa
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "give it with --table-only" in proc.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_heartbeat_passes_one_progress_line_a_minute_with_the_time_left():
+    import io
+
+    now = [100.0]
+    out = io.StringIO()
+    beat = Heartbeat(2000, every=60, clock=lambda: now[0], out=out)
+    for step, t in [(100, 30.0), (200, 61.0), (300, 90.0), (400, 125.0)]:
+        now[0] = 100.0 + t
+        beat.write(f"step {step} d_loss=1.000 g_loss=2.000 120 img/s epoch 0.21 (441.4 s/epoch)\n")
+    beat.write("warming up\n")
+    assert out.getvalue().splitlines() == ["    step 200 of 2000, 61 s, about 549 s left",
+                                           "    step 400 of 2000, 125 s, about 500 s left"]
+    now[0] = 400.0  # a budget in epochs or minutes: no total, no estimate
+    quiet = Heartbeat(None, every=60, clock=lambda: now[0], out=(out := io.StringIO()))
+    now[0] = 470.0
+    quiet.write("step 50 x\n")
+    assert out.getvalue() == "    step 50, 70 s\n"
